@@ -1,0 +1,237 @@
+"""The ``improv`` command: devices, run, render, demo, protocol."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from . import __version__, protocol
+from .config import ConfigError, load
+
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+EXAMPLE = "ode_to_joy.mid"
+
+
+class CliError(Exception):
+    """A start-up problem reported as one line and exit status 2."""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE.toml", help="load settings from a TOML file")
+    p.add_argument("--tempo", type=float, metavar="BPM", help="tempo in beats per minute")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    flag_to_key = {
+        "tempo": "tempo.bpm", "midi_in": "midi.input", "midi_out": "midi.output",
+        "midi_api": "midi.api", "audio_in": "audio.input", "osc_port": "osc.port",
+        "osc_host": "osc.host", "samplerate": "audio.samplerate", "blocksize": "audio.blocksize",
+    }
+    out = {key: getattr(args, flag) for flag, key in flag_to_key.items()
+           if getattr(args, flag, None) is not None}
+    if getattr(args, "midi_clock_out", False):
+        out["midi.clock_out"] = True
+    osc_out = getattr(args, "osc_out", None)
+    if osc_out is not None:
+        out["osc.out"] = None if osc_out.lower() == "none" else osc_out
+    return out
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from .io import audio, midi
+
+    print("Audio (sounddevice / PortAudio):")
+    try:
+        apis = audio.host_apis()
+        devices = audio.list_devices()
+        if not devices:
+            print("  no audio devices (no sound card; start JACK, e.g. jackd -d dummy)")
+        for i, d in enumerate(devices):
+            print(f"  [{i}] {d['name']} ({apis[d['hostapi']]}, "
+                  f"{d['max_input_channels']} in, {d['max_output_channels']} out, "
+                  f"{d['default_samplerate']:g} Hz)")
+    except audio.AudioDeviceError as exc:
+        print(f"  cannot list audio devices: {exc}")
+    for api in ("alsa", "jack"):
+        print(f"MIDI via {api}:")
+        try:
+            ins, outs = midi.list_ports(api)
+        except midi.MidiPortError as exc:
+            print(f"  cannot open: {exc}")
+            continue
+        print("  inputs:  " + (", ".join(ins) or "none"))
+        print("  outputs: " + (", ".join(outs) or "none"))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .live import LiveSession
+
+    cfg = load(args.config, _overrides(args))
+    session = LiveSession(cfg, thru=args.thru)
+    session.install_signal_handlers()
+    print(session.describe(), flush=True)
+    try:
+        session.run(duration_sec=args.duration)
+    finally:
+        session.close()
+    status = session.engine.status()
+    print("improv: stopped; " + ", ".join(f"{k}={v}" for k, v in status.items() if v), flush=True)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .io.files import read_midi, save_midi
+    from .offline import note_pairs, render
+
+    overrides = _overrides(args)
+    path = Path(args.input)
+    if "tempo.bpm" not in overrides and path.suffix.lower() in (".mid", ".midi"):
+        _, file_bpm = read_midi(path)
+        if file_bpm is not None:
+            overrides["tempo.bpm"] = round(file_bpm, 3)
+    cfg = load(args.config, overrides)
+    result = render(path, cfg, thru=args.thru)
+    out = save_midi(result.sent, args.output)
+    notes = note_pairs(result.sent)
+    print(f"wrote {out}: {len(notes)} notes over {result.duration_sec:.1f} s")
+    return 0
+
+
+def find_example() -> Path:
+    env = os.environ.get("IMPROV_EXAMPLE")
+    path = Path(env) if env else Path(__file__).resolve().parent.parent / "examples" / EXAMPLE
+    if not path.exists():
+        raise CliError(f"bundled example not found at {path} (set IMPROV_EXAMPLE=FILE.mid)")
+    return path
+
+
+def render_wav(midi_path: Path, wav_path: Path) -> bool:
+    """Render with FluidSynth when it and the GM soundfont are installed."""
+    if shutil.which("fluidsynth") is None or not SOUNDFONT.exists():
+        return False
+    subprocess.run(
+        ["fluidsynth", "-ni", "-q", "-F", str(wav_path), "-r", "44100", str(SOUNDFONT),
+         str(midi_path)],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return True
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .io.files import read_midi, save_midi
+    from .offline import note_pairs, render
+
+    example = find_example()
+    overrides = _overrides(args)
+    _, file_bpm = read_midi(example)
+    if "tempo.bpm" not in overrides and file_bpm:
+        overrides["tempo.bpm"] = round(file_bpm, 3)
+    cfg = load(args.config, overrides)
+    result = render(example, cfg, thru=True)
+    out_dir = Path(args.out)
+    mid = save_midi(result.sent, out_dir / "demo.mid")
+    notes = note_pairs(result.sent)
+    by_role = {ch: sum(1 for n in notes if n[2] == ch) for ch in sorted({n[2] for n in notes})}
+    names = {c: r for r, c in protocol.ROLE_CHANNELS.items()}
+    names[protocol.PLAYER_CHANNEL] = "player"
+    summary = ", ".join(f"{names.get(c, c)} (ch {c + 1}): {n}" for c, n in by_role.items())
+    print(f"example: {example}")
+    print(f"wrote {mid}: {summary}")
+    wav = out_dir / "demo.wav"
+    if render_wav(mid, wav):
+        print(f"wrote {wav} (FluidSynth, FluidR3 GM)")
+    else:
+        print("no demo.wav: FluidSynth or the GM soundfont is not installed "
+              "(make system-deps installs them)")
+    return 0
+
+
+def cmd_protocol(args: argparse.Namespace) -> int:
+    print(protocol_table())
+    return 0
+
+
+def protocol_table() -> str:
+    """The README's OSC table, generated from ``protocol.ROUTES``."""
+    lines = [f"OSC protocol v{protocol.PROTOCOL_VERSION} (in: {protocol.DEFAULT_OSC_HOST}:"
+             f"{protocol.DEFAULT_OSC_IN_PORT}, out: {protocol.DEFAULT_OSC_HOST}:"
+             f"{protocol.DEFAULT_OSC_OUT_PORT})", "",
+             "| address | direction | arguments | meaning |", "|---|---|---|---|"]
+    for r in protocol.ROUTES:
+        sig = " or ".join(f"`{s}`" if s else "none" for s in r.signatures)
+        lines.append(f"| `{r.address}` | {r.direction} | {sig} | {r.doc} |")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="improv", description="A real-time accompanist: it listens and plays along.")
+    parser.add_argument("--version", action="version", version=f"improv {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("devices", help="list audio devices and MIDI ports per API")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("run", help="play live: MIDI/audio in, MIDI/OSC out")
+    _common(p)
+    p.add_argument("--midi-in", metavar="PORT", help="player's MIDI input: port name or 'virtual'")
+    p.add_argument("--midi-out", metavar="NAME|virtual", help="MIDI output (default: virtual)")
+    p.add_argument("--midi-api", choices=["auto", "alsa", "jack"], help="rtmidi backend")
+    p.add_argument("--audio-in", metavar="DEVICE", help="audio input device (name or index)")
+    p.add_argument("--samplerate", type=int, metavar="HZ", help="audio sample rate")
+    p.add_argument("--blocksize", type=int, metavar="FRAMES", help="audio block size")
+    p.add_argument("--osc-port", type=int, metavar="PORT", help="OSC control port (default 9000)")
+    p.add_argument("--osc-host", metavar="HOST", help="OSC listen address (default 127.0.0.1)")
+    p.add_argument("--osc-out", metavar="HOST:PORT", help="OSC monitor output, or 'none'")
+    p.add_argument("--midi-clock-out", action="store_true", help="send MIDI clock (24 ppqn)")
+    p.add_argument("--thru", action="store_true", help="echo the player's notes on channel 1")
+    p.add_argument("--duration", type=float, metavar="SEC", help="stop after SEC seconds")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("render", help="the offline twin: run the engine on a MIDI or WAV file")
+    _common(p)
+    p.add_argument("input", metavar="INPUT.mid|INPUT.wav")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mid")
+    p.add_argument("--thru", action="store_true", help="include the player's notes (channel 1)")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("demo", help="render the bundled example into DIR/demo.mid (+ demo.wav)")
+    _common(p)
+    p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("protocol", help="print the OSC protocol table (Markdown)")
+    p.set_defaults(func=cmd_protocol)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .io.audio import AudioDeviceError
+    from .io.files import InputFileError
+    from .io.midi import MidiPortError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="improv: %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+    )
+    try:
+        return args.func(args)
+    except (ConfigError, MidiPortError, AudioDeviceError, InputFileError, CliError) as exc:
+        print(f"improv: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"improv: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Typed configuration: dataclasses, loadable from TOML, strict about keys and types.
+
+Unknown keys and wrong types are errors that name the key, e.g.
+``config error: midi.api must be one of alsa, jack, auto (got 'jakc')``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from . import protocol
+
+
+class ConfigError(ValueError):
+    """A configuration value or file is wrong; the message names the key."""
+
+
+MIDI_APIS = ("auto", "alsa", "jack")
+
+
+@dataclass
+class MidiConfig:
+    api: str = "auto"  # rtmidi backend: alsa (Linux desktop), jack, or auto (alsa, else jack)
+    input: str | None = None  # port to read the player from (name substring), "virtual", or none
+    output: str = "virtual"  # port to play into (name substring), or "virtual" (others connect)
+    client_name: str = "improv"  # client name shown by the MIDI system
+    clock_out: bool = False  # send MIDI clock (24 ppqn, start/stop/song position)
+
+
+@dataclass
+class AudioConfig:
+    input: str | None = None  # sounddevice input device (name substring or index); none = off
+    samplerate: int = 48000  # Hz
+    blocksize: int = 128  # frames per callback
+    channel: int = 0  # which input channel is the player
+
+
+@dataclass
+class OscConfig:
+    host: str = protocol.DEFAULT_OSC_HOST  # listen address; loopback unless asked otherwise
+    port: int = protocol.DEFAULT_OSC_IN_PORT  # control in; 0 = pick a free port
+    out: str | None = f"{protocol.DEFAULT_OSC_HOST}:{protocol.DEFAULT_OSC_OUT_PORT}"  # HOST:PORT
+
+
+@dataclass
+class TempoConfig:
+    bpm: float = 100.0  # tempo until something (a control, later the tracker) changes it
+    beats_per_bar: int = 4
+
+
+@dataclass
+class SchedulerConfig:
+    spin_sec: float = 0.0003  # busy-wait this last fraction before an event is due
+    rt_priority: int = 70  # SCHED_FIFO priority when permitted (0 = don't ask)
+    lookahead_sec: float = 0.08  # notes for a beat are decided this long before it sounds
+    input_slack_sec: float = 0.015  # wait this long for late input before deciding
+
+
+@dataclass
+class BaselineConfig:
+    bass: bool = True  # play the bass role
+    chords: bool = True  # play the chords role
+    bass_velocity: int = 88
+    chord_velocity: int = 64
+    window_beats: float = 4.0  # recent player notes that choose the chord
+    key_window_beats: float = 32.0  # player notes that decide the key
+    stop_after_beats: float = 4.0  # the player silent this long: release, wait for them
+
+
+@dataclass
+class Config:
+    midi: MidiConfig = field(default_factory=MidiConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    osc: OscConfig = field(default_factory=OscConfig)
+    tempo: TempoConfig = field(default_factory=TempoConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    seed: int = 0  # random seed: the same input and seed give the same notes, live or offline
+
+    def validate(self) -> Config:
+        """Check values that types alone cannot; raise ConfigError naming the key."""
+        if self.midi.api not in MIDI_APIS:
+            raise ConfigError(
+                f"midi.api must be one of {', '.join(MIDI_APIS)} (got {self.midi.api!r})"
+            )
+        if not (20.0 <= self.tempo.bpm <= 400.0):
+            raise ConfigError(f"tempo.bpm must be within 20..400 (got {self.tempo.bpm:g})")
+        if self.tempo.beats_per_bar < 1:
+            raise ConfigError("tempo.beats_per_bar must be >= 1")
+        if self.audio.blocksize <= 0 or self.audio.samplerate <= 0:
+            raise ConfigError("audio.blocksize and audio.samplerate must be positive")
+        if not (0 <= self.osc.port <= 65535):
+            raise ConfigError(f"osc.port must be within 0..65535 (got {self.osc.port})")
+        if self.osc.out is not None:
+            parse_host_port(self.osc.out, "osc.out")
+        if self.scheduler.lookahead_sec <= self.scheduler.input_slack_sec:
+            raise ConfigError("scheduler.lookahead_sec must exceed scheduler.input_slack_sec")
+        for key in ("bass_velocity", "chord_velocity"):
+            if not (1 <= getattr(self.baseline, key) <= 127):
+                raise ConfigError(f"baseline.{key} must be within 1..127")
+        return self
+
+
+def parse_host_port(text: str, key: str = "address") -> tuple[str, int]:
+    """``"127.0.0.1:9001"`` -> ``("127.0.0.1", 9001)``; ConfigError naming ``key`` otherwise."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not (0 < int(port) < 65536):
+        raise ConfigError(f"{key} must be HOST:PORT (got {text!r})")
+    return host, int(port)
+
+
+def _check_type(value: object, hint: object, key: str) -> object:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        for opt in options:
+            if opt is type(None):
+                continue
+            try:
+                return _check_type(value, opt, key)
+            except ConfigError:
+                pass
+        names = " or ".join("none" if o is type(None) else o.__name__ for o in options)
+        raise ConfigError(f"{key} must be {names} (got {type(value).__name__} {value!r})")
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and type(value) is not hint:
+        raise ConfigError(f"{key} must be {hint.__name__} (got {type(value).__name__} {value!r})")
+    return value
+
+
+def from_dict(cls: type, data: dict, prefix: str = "") -> object:
+    """Build dataclass ``cls`` from a (TOML) dict; unknown keys and wrong types raise."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(f"unknown key {full!r} (known: {', '.join(sorted(names))})")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = from_dict(hint, value, full + ".")
+        else:
+            kwargs[key] = _check_type(value, hint, full)
+    return cls(**kwargs)
+
+
+def load(path: str | Path | None = None, overrides: dict | None = None) -> Config:
+    """Load a TOML file (optional) and apply ``overrides`` ({"midi.api": "jack", ...})."""
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    cfg = from_dict(Config, data)
+    assert isinstance(cfg, Config)
+    return cfg.validate()

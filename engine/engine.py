@@ -1,0 +1,354 @@
+"""The engine: sources -> listening -> baseline accompanist -> scheduler -> outputs.
+
+:class:`Engine` holds every stage; ``step(now)`` is one pass of the engine thread (read
+inputs, apply controls, decide the beats that are due). Live, :func:`engine.live.run` calls it
+every millisecond while the scheduler thread sends; offline, :func:`engine.offline.render`
+calls it on a virtual clock and flushes the scheduler itself. Same objects, same decisions.
+
+Determinism: the notes for beat ``b`` are decided at ``t_cut + input_slack_sec`` (wall) from
+exactly the player events stamped before ``t_cut = t(b) - lookahead_sec``; events arriving
+later wait for the next decision. So the decision never depends on when events happened to
+be read, only on their timestamps: live and offline give the same notes.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+from typing import Any
+
+import numpy as np
+
+from . import protocol
+from .clock import TempoMap, check_bpm
+from .config import Config
+from .events import (
+    CLOCK_START,
+    CLOCK_STOP,
+    CLOCK_TICK,
+    PROGRAM_CHANGE,
+    SONG_POSITION,
+    SYSEX,
+    is_note_off,
+    is_note_on,
+)
+from .io.midi import MidiTimestamper
+from .io.ring import BlockRing
+from .listen.chroma import Chroma
+from .listen.gate import LevelGate
+from .listen.profile import PitchProfile
+from .play.baseline import BaselineAccompanist
+from .scheduler import (
+    CMD_PANIC,
+    CMD_RECONNECT,
+    CMD_STOP,
+    NOTE_OFF_EV,
+    NOTE_ON_EV,
+    OSC_EV,
+    RAW_EV,
+    Scheduler,
+)
+from .stats import Counters, SampleLog
+
+log = logging.getLogger(__name__)
+
+STOPPED, ARMED, PLAYING = "stopped", "armed", "playing"
+MAX_MIDI_PER_STEP = 4096
+AUDIO_ONSET = -1  # pitch value of an audio onset in the pending-event queue
+
+
+class Engine:
+    """All stages of one performance. ``step`` and the ``_`` methods: engine thread only.
+    OSC handlers (``handlers()``) run on the OSC thread and only enqueue or read counters."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Any,
+        midi_out: Any,
+        midi_inputs: list | None = None,
+        osc_out: Any = None,
+        audio_ring: BlockRing | None = None,
+        audio_samplerate: int = 0,
+        live: bool = False,
+        thru: bool = False,
+    ) -> None:
+        self.cfg = config
+        self.clock = clock
+        self.live = live
+        self.thru = thru
+        self.counters = Counters()
+        self.lateness = SampleLog()
+        self.midi_in_delay = SampleLog()
+        self.midi_out = midi_out
+        self.osc_out = osc_out
+        sc = config.scheduler
+        self.scheduler = Scheduler(
+            clock, midi_out, self.counters, osc_out, spin_sec=sc.spin_sec,
+            rt_priority=sc.rt_priority if live else 0, lateness=self.lateness,
+        )
+        self.tempo = TempoMap(config.tempo.bpm)
+        self.bpm = config.tempo.bpm  # tempo for the next anchor
+        self.profile = PitchProfile()
+        b = config.baseline
+        self.baseline = BaselineAccompanist(
+            config.tempo.beats_per_bar, b.bass, b.chords, b.bass_velocity, b.chord_velocity
+        )
+        self.midi_inputs = list(midi_inputs or [])
+        self._stampers = [MidiTimestamper() for _ in self.midi_inputs]
+        self._controls: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending: collections.deque = collections.deque()  # (t_sec, pitch, velocity)
+        self._thru_ids: dict[tuple[int, int], int] = {}
+        self.state = ARMED
+        self.next_beat = 0
+        self.last_activity_t_sec = float("-inf")
+        # audio
+        self.audio_ring = audio_ring
+        self.audio_samplerate = audio_samplerate
+        if audio_ring is not None:
+            self._block = np.zeros(audio_ring.block_frames, dtype=np.float32)
+            self.chroma = Chroma(audio_samplerate)
+            self._hist = np.zeros(2 * self.chroma.n_fft, dtype=np.float32)
+            self._window = np.zeros(self.chroma.n_fft, dtype=np.float32)
+            self._hist_frames = 0  # absolute frame count written into _hist
+            self.gate = LevelGate(audio_samplerate)
+            self._audio_t0_sec: float | None = None
+        self._next_health_t_sec = 0.0
+        self._out_lost = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Send program changes so a GM synth sounds right; arm for the first note."""
+        now = self.clock.now()
+        for role, channel in protocol.ROLE_CHANNELS.items():
+            program = protocol.ROLE_PROGRAMS[role]
+            self.scheduler.submit(now, RAW_EV, (PROGRAM_CHANGE | channel, program))
+        if self.thru:
+            self.scheduler.submit(
+                now, RAW_EV, (PROGRAM_CHANGE | protocol.PLAYER_CHANNEL, protocol.PLAYER_PROGRAM)
+            )
+        self.state = ARMED
+
+    # -- OSC (OSC thread) ------------------------------------------------------------------
+    def handlers(self) -> dict:
+        """The route table: every IN address of the protocol -> a handler. OSC thread."""
+
+        def enqueue(name):
+            return lambda args: self._controls.put((name, args))
+
+        def tempo(args):
+            check_bpm(args[0])  # refuse out-of-range now, with an /improv/error reply
+            self._controls.put(("tempo", args))
+
+        def start(args):
+            if args:
+                check_bpm(args[0])
+            self._controls.put(("start", args))
+
+        return {
+            protocol.START: start,
+            protocol.STOP: enqueue("stop"),
+            protocol.PANIC: lambda args: self.scheduler.command(CMD_PANIC),
+            protocol.TEMPO: tempo,
+            protocol.STATUS: lambda args: [(protocol.STATUS, self.status_args())],
+            protocol.VERSION: lambda args: [(protocol.VERSION, [protocol.PROTOCOL_VERSION])],
+            protocol.RECONNECT: lambda args: self.scheduler.command(CMD_RECONNECT),
+        }
+
+    def status(self) -> dict[str, int]:
+        """Counters, gathered from the stages that own them. Any thread (reads only)."""
+        c = self.counters
+        c.midi_in_overflow = sum(getattr(i, "overflows", 0) for i in self.midi_inputs)
+        c.midi_out_errors = max(c.midi_out_errors, getattr(self.midi_out, "errors", 0))
+        return c.as_dict()
+
+    def status_args(self) -> list:
+        args: list = [self.state]
+        for name, value in self.status().items():
+            args += [name, int(value)]
+        return args
+
+    # -- the engine thread -----------------------------------------------------------------
+    def step(self, now: float) -> None:
+        """One pass: controls, inputs, decisions due by ``now``. Engine thread."""
+        self._apply_controls()
+        self._read_midi(now)
+        if self.audio_ring is not None:
+            self._read_audio()
+        self._decide(now)
+        if self.live and now >= self._next_health_t_sec:
+            self._check_output()
+            self._next_health_t_sec = now + 0.5
+
+    def _apply_controls(self) -> None:
+        while True:
+            try:
+                name, args = self._controls.get_nowait()
+            except queue.Empty:
+                return
+            if name == "start":
+                if args:
+                    self.bpm = args[0]
+                if self.state == STOPPED:
+                    self.state = ARMED
+                elif self.state == PLAYING and args:
+                    self.tempo.set_tempo(self.bpm, self.next_beat)
+            elif name == "stop":
+                self._stop(STOPPED)
+            elif name == "tempo":
+                self.bpm = args[0]
+                if self.state == PLAYING:
+                    self.tempo.set_tempo(self.bpm, self.next_beat)
+
+    def _stop(self, new_state: str) -> None:
+        was_playing = self.state == PLAYING
+        self.state = new_state
+        self.scheduler.command(CMD_STOP)
+        self._thru_ids.clear()
+        if was_playing and self.cfg.midi.clock_out:
+            self.scheduler.submit(self.clock.now(), RAW_EV, (CLOCK_STOP,))
+
+    def _read_midi(self, now: float) -> None:
+        for inp, stamper in zip(self.midi_inputs, self._stampers):
+            for _ in range(MAX_MIDI_PER_STEP):
+                item = inp.read()
+                if item is None:
+                    break
+                data, delta_sec = item
+                t_sec = stamper.stamp(now, delta_sec)
+                self._on_midi(tuple(data), t_sec, now)
+
+    def _on_midi(self, data: tuple[int, ...], t_sec: float, now: float) -> None:
+        c = self.counters
+        c.midi_in += 1
+        if not data:
+            return
+        if data[0] == SYSEX:
+            c.midi_in_sysex += 1
+            return
+        if is_note_on(data):
+            self.midi_in_delay.add(now - t_sec)
+            self._onset(t_sec)
+            self._pending.append((t_sec, data[1], data[2]))
+            if self.thru:
+                self._thru(now, data[1], data[2])
+        elif is_note_off(data) and self.thru:
+            self._thru(now, data[1], 0)
+
+    def _thru(self, now: float, pitch: int, velocity: int) -> None:
+        ch = protocol.PLAYER_CHANNEL
+        if velocity > 0:
+            note_id = -self.counters.midi_in  # unique per message; negative: never a scheduler id
+            self._thru_ids[(ch, pitch)] = note_id
+            self.scheduler.submit(now, NOTE_ON_EV, (ch, pitch, velocity, note_id, "player", 0.0))
+        else:
+            note_id = self._thru_ids.pop((ch, pitch), None)
+            if note_id is not None:
+                self.scheduler.submit(now, NOTE_OFF_EV, (ch, pitch, note_id))
+
+    def _onset(self, t_sec: float) -> None:
+        """The player played: anchor beat 0 here if we were waiting for them."""
+        if self.state != ARMED:
+            return
+        self.tempo.anchor(t_sec, self.bpm)
+        self.state = PLAYING
+        self.next_beat = 1  # beat 0 is now: the first beat we can still play on time is 1
+        self.baseline.reset()
+        self.last_activity_t_sec = t_sec
+        if self.cfg.midi.clock_out:
+            self.scheduler.submit(t_sec, RAW_EV, (SONG_POSITION, 0, 0))
+            self.scheduler.submit(t_sec, RAW_EV, (CLOCK_START,))
+            self._clock_ticks(0)
+
+    def _read_audio(self) -> None:
+        ring, sr = self.audio_ring, self.audio_samplerate
+        n_hist = self._hist.shape[0]
+        while True:
+            meta = ring.pop(self._block)
+            if meta is None:
+                break
+            first_frame, arrival_t_sec = meta
+            n = self._block.shape[0]
+            if self._audio_t0_sec is None:
+                self._audio_t0_sec = arrival_t_sec - (first_frame + n) / sr
+            self.counters.audio_blocks += 1
+            i = self._hist_frames % n_hist
+            k = min(n, n_hist - i)
+            self._hist[i:i + k] = self._block[:k]
+            self._hist[: n - k] = self._block[k:]
+            self._hist_frames = first_frame + n
+            if self.gate.process(self._block):
+                t_sec = self._audio_t0_sec + first_frame / sr
+                self._onset(t_sec)
+                self._pending.append((t_sec, AUDIO_ONSET, int(min(127, 127 * self.gate.peak))))
+
+    def _audio_chroma(self, beat_index: int, t_cut_sec: float) -> None:
+        """Add the chroma of the n_fft samples before ``t_cut_sec`` to ``beat_index``."""
+        if self._audio_t0_sec is None:
+            return
+        n_fft, n_hist = self.chroma.n_fft, self._hist.shape[0]
+        end = min(int(round((t_cut_sec - self._audio_t0_sec) * self.audio_samplerate)),
+                  self._hist_frames)
+        if end - n_fft < max(0, self._hist_frames - n_hist):
+            return  # not enough history
+        idx = (end - n_fft + np.arange(n_fft)) % n_hist  # small; once per beat
+        np.take(self._hist, idx, out=self._window)
+        if float(np.max(np.abs(self._window))) < self.gate.release:
+            return
+        self.profile.add_chroma(beat_index, self.chroma.process(self._window))
+
+    def _commit(self, t_cut_sec: float) -> None:
+        """Apply the player events stamped before ``t_cut_sec`` to the profile."""
+        pending = self._pending
+        while pending and pending[0][0] < t_cut_sec:
+            t_sec, pitch, velocity = pending.popleft()
+            self.last_activity_t_sec = t_sec
+            if pitch != AUDIO_ONSET:
+                self.profile.add_note(self.tempo.beat(t_sec), pitch, 0.5 + velocity / 254.0)
+
+    def _decide(self, now: float) -> None:
+        sc, b_cfg = self.cfg.scheduler, self.cfg.baseline
+        while self.state == PLAYING:
+            b = self.next_beat
+            t_beat = self.tempo.t_sec(b)
+            t_cut = t_beat - sc.lookahead_sec
+            if now < t_cut + sc.input_slack_sec:
+                return
+            self._commit(t_cut)
+            if self.audio_ring is not None:
+                self._audio_chroma(b - 1, t_cut)
+            spb = 60.0 / self.tempo.bpm_at(b)
+            if t_cut - self.last_activity_t_sec > b_cfg.stop_after_beats * spb:
+                self._stop(ARMED)  # the player stopped: release, wait for them to come back
+                return
+            recent = self.profile.window(b, b_cfg.window_beats, half_life_beats=2.0).copy()
+            key = self.profile.window(b, b_cfg.key_window_beats)
+            for note in self.baseline.process(b, recent, key):
+                t_on = self.tempo.t_sec(note.beat)
+                t_off = self.tempo.t_sec(note.beat + note.dur_beat)
+                channel = protocol.ROLE_CHANNELS[note.role]
+                self.scheduler.note(t_on, t_off - t_on, channel, note.pitch, note.velocity,
+                                    note.role)
+            self.scheduler.submit(t_beat, OSC_EV, (protocol.BEAT, [b, self.tempo.bpm_at(b)]))
+            if self.cfg.midi.clock_out:
+                self._clock_ticks(b)
+            self.next_beat = b + 1
+
+    def _clock_ticks(self, beat_index: int) -> None:
+        ppqn = protocol.MIDI_CLOCK_PPQN
+        for k in range(ppqn):
+            t = self.tempo.t_sec(beat_index + k / ppqn)
+            self.scheduler.submit(t, RAW_EV, (CLOCK_TICK,))
+
+    def _check_output(self) -> None:
+        alive = self.midi_out.peer_alive()
+        if not alive and not self._out_lost:
+            self.counters.midi_out_lost += 1
+            log.error("MIDI output peer %r vanished; still running. Send %s to reconnect.",
+                      getattr(self.midi_out, "name", "?"), protocol.RECONNECT)
+        self._out_lost = not alive
+
+    def close(self) -> None:
+        """Release every held note and stop the scheduler thread (if any)."""
+        self.scheduler.close()

@@ -1,0 +1,1 @@
+"""Sources and sinks: audio (sounddevice), MIDI (rtmidi, memory, file), OSC."""

@@ -1,0 +1,156 @@
+"""Offline sources and sinks: MIDI files and WAV files, for the offline twin."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+from typing import Any
+
+import mido
+import numpy as np
+
+from ..events import MidiMessage, SentMidi
+
+FILE_PPQ = 480
+FILE_TEMPO_USEC = 500_000  # 120 BPM: 1 s = 960 ticks, so t_sec is exact to ~1 ms
+
+
+class InputFileError(ValueError):
+    """An input file is missing, unreadable or of an unknown kind."""
+
+
+def read_midi(path: str | Path) -> tuple[list[MidiMessage], float | None]:
+    """All channel (and sysex) messages of a MIDI file with their times in seconds, and the
+    file's first tempo in BPM (None when it sets none)."""
+    try:
+        mf = mido.MidiFile(path)
+    except FileNotFoundError:
+        raise InputFileError(f"input file not found: {path}") from None
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
+        raise InputFileError(f"cannot read MIDI file {path}: {exc}") from None
+    bpm = None
+    t_sec = 0.0
+    events: list[MidiMessage] = []
+    for msg in mf:  # merged tracks, .time = seconds since the previous message
+        t_sec += msg.time
+        if msg.is_meta:
+            if msg.type == "set_tempo" and bpm is None:
+                bpm = mido.tempo2bpm(msg.tempo)
+            continue
+        events.append(MidiMessage(t_sec, tuple(msg.bytes())))
+    return events, bpm
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """(mono float32 samples in [-1, 1], sample rate). PCM 8/16/24/32-bit WAV."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            sr, n_ch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+            raw = w.readframes(w.getnframes())
+    except FileNotFoundError:
+        raise InputFileError(f"input file not found: {path}") from None
+    except (wave.Error, EOFError) as exc:
+        raise InputFileError(f"cannot read WAV file {path}: {exc} (PCM WAV expected)") from None
+    if width == 3:
+        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
+        ints = (b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8)
+                | (b[:, 2].astype(np.int32) << 16))
+        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
+        x = ints.astype(np.float32) / float(1 << 23)
+    else:
+        dtype = {1: np.uint8, 2: np.int16, 4: np.int32}[width]
+        x = np.frombuffer(raw, dtype=dtype).astype(np.float32)
+        x = (x - 128.0) / 128.0 if width == 1 else x / float(np.iinfo(dtype).max)
+    x = x.reshape(-1, n_ch).mean(axis=1).astype(np.float32)
+    return x, sr
+
+
+def write_wav(path: str | Path, samples: np.ndarray, samplerate: int) -> None:
+    """Write mono float samples as 16-bit PCM."""
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(samplerate)
+        w.writeframes(pcm.tobytes())
+
+
+class FileMidiInput:
+    """Plays a list of MidiMessage into the engine as the virtual clock passes their times:
+    ``read()`` returns those due by ``clock.now()`` as (data, delta_sec), like rtmidi."""
+
+    def __init__(self, events: list[MidiMessage], clock: Any) -> None:
+        self.events = sorted(events, key=lambda e: e.t_sec)
+        self.clock = clock
+        self.overflows = 0
+        self._i = 0
+        self._last_t_sec = 0.0
+
+    def next_t_sec(self) -> float | None:
+        return self.events[self._i].t_sec if self._i < len(self.events) else None
+
+    def read(self) -> tuple[list[int], float] | None:
+        if self._i >= len(self.events) or self.events[self._i].t_sec > self.clock.now():
+            return None
+        ev = self.events[self._i]
+        self._i += 1
+        delta = ev.t_sec - self._last_t_sec
+        self._last_t_sec = ev.t_sec
+        return list(ev.data), delta
+
+    def close(self) -> None:
+        pass
+
+
+class MidiFileOutput:
+    """Records what would have been sent, then ``save(path)`` writes a type-1 MIDI file
+    with one track per channel (times exact to a tick: 1/960 s)."""
+
+    def __init__(self) -> None:
+        self.sent: list[SentMidi] = []
+        self.errors = 0
+
+    def send(self, data: tuple[int, ...], t_sec: float) -> None:
+        self.sent.append(SentMidi(t_sec, tuple(data)))
+
+    def peer_alive(self) -> bool:
+        return True
+
+    def reopen(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def save(self, path: str | Path, t0_sec: float = 0.0) -> Path:
+        return save_midi(self.sent, path, t0_sec)
+
+
+def save_midi(sent: list[SentMidi], path: str | Path, t0_sec: float = 0.0) -> Path:
+    """Write channel messages (one track per channel) and system messages (track 0)."""
+    mf = mido.MidiFile(type=1, ticks_per_beat=FILE_PPQ)
+    meta = mido.MidiTrack()
+    meta.append(mido.MetaMessage("set_tempo", tempo=FILE_TEMPO_USEC, time=0))
+    mf.tracks.append(meta)
+    by_track: dict[int, list[tuple[int, mido.Message]]] = {}
+    ticks_per_sec = FILE_PPQ * 1e6 / FILE_TEMPO_USEC
+    for s in sorted(sent, key=lambda s: s.t_sec):
+        if s.data[0] >= 0xF0 and s.data[0] != 0xF0:
+            continue  # realtime/system common (clock) are not stored in files
+        msg = mido.Message.from_bytes(list(s.data))
+        track = (s.data[0] & 0x0F) + 1 if s.data[0] < 0xF0 else 0
+        tick = max(0, int(round((s.t_sec - t0_sec) * ticks_per_sec)))
+        by_track.setdefault(track, []).append((tick, msg))
+    for track in sorted(by_track):
+        tr = meta if track == 0 else mido.MidiTrack()
+        if track:
+            tr.append(mido.MetaMessage("track_name", name=f"channel {track}", time=0))
+            mf.tracks.append(tr)
+        last = 0
+        for tick, msg in by_track[track]:
+            tr.append(msg.copy(time=tick - last))
+            last = tick
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    mf.save(out)
+    return out

@@ -1,0 +1,1 @@
+"""Listening: what the player plays, placed in time (onsets, pitch classes; later beats)."""

@@ -1,0 +1,1 @@
+"""Playing: the accompaniment generators (the rule-based baseline; later the model)."""
