@@ -93,6 +93,7 @@ class RtMidiInput:
 
     def __init__(self, api: str, port: str, client_name: str = "improv") -> None:
         self.api = resolve_api(api)
+        client_name = f"{client_name}-in"  # one MIDI client per port: names must differ
         self._mi = _open("in", self.api, client_name)
         # sysex and MIDI clock are let through: they are counted (and clock will be followed)
         self._mi.ignore_types(sysex=False, timing=False, active_sense=True)
