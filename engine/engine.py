@@ -195,15 +195,16 @@ class Engine:
                 elif self.state == PLAYING and args:
                     self.tempo.set_tempo(self.bpm, self.next_beat)
             elif name == "stop":
-                self._stop(STOPPED)
+                self._stop()
             elif name == "tempo":
                 self.bpm = args[0]
                 if self.state == PLAYING:
                     self.tempo.set_tempo(self.bpm, self.next_beat)
 
-    def _stop(self, new_state: str) -> None:
+    def _stop(self) -> None:
+        """The stop control: drop what is pending, release what sounds."""
         was_playing = self.state == PLAYING
-        self.state = new_state
+        self.state = STOPPED
         self.scheduler.command(CMD_STOP)
         self._thru_ids.clear()
         if was_playing and self.cfg.midi.clock_out:
@@ -320,7 +321,10 @@ class Engine:
                 self._audio_chroma(b - 1, t_cut)
             spb = 60.0 / self.tempo.bpm_at(b)
             if t_cut - self.last_activity_t_sec > b_cfg.stop_after_beats * spb:
-                self._stop(ARMED)  # the player stopped: release, wait for them to come back
+                # The player stopped: let what is scheduled ring out, wait for them to return.
+                self.state = ARMED
+                if self.cfg.midi.clock_out:
+                    self.scheduler.submit(t_beat, RAW_EV, (CLOCK_STOP,))
                 return
             recent = self.profile.window(b, b_cfg.window_beats, half_life_beats=2.0).copy()
             key = self.profile.window(b, b_cfg.key_window_beats)

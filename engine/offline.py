@@ -60,7 +60,7 @@ def render(path: str | Path, config: Config, thru: bool = False) -> RenderResult
     t = 0.0
     stop_sec = None
     while True:
-        clock.advance_to(t)
+        engine.scheduler.flush_until(t)  # what fell due since the last step, each at its time
         if audio is not None:  # deliver every block that has ended by t
             samples, sr, bs, n_blocks, ring = audio
             while next_block < n_blocks and (next_block + 1) * bs / sr <= t:

@@ -197,13 +197,13 @@ class Scheduler:
                     pass  # spin the last fraction of a millisecond
                 self._run_due(t_next)
             except Exception:
-                self.counters.thread_errors += 1
                 log.exception("scheduler thread error: releasing all notes")
                 self._heap.clear()
                 try:
                     self.release_all(hard=True)
                 except Exception:
                     log.exception("release after error failed")
+                self.counters.thread_errors += 1
 
     def _wait(self, timeout_sec: float) -> None:
         try:

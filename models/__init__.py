@@ -1,0 +1,1 @@
+"""improv's model: definition, training, export and shipped weights (the model issue)."""

@@ -1,0 +1,109 @@
+"""The engine's controls and outputs on a virtual clock (no hardware)."""
+
+from engine import protocol
+from engine.clock import VirtualClock
+from engine.config import load
+from engine.engine import ARMED, PLAYING, STOPPED, Engine
+from engine.io.midi import MemoryInput, MemoryOutput
+from engine.offline import note_pairs
+from tests.helpers import melody_events
+
+
+class Rig:
+    """An engine fed by a MemoryInput on a virtual clock, stepped like the live loop."""
+
+    def __init__(self, **overrides):
+        self.clock = VirtualClock(0.0)
+        self.inp = MemoryInput()
+        self.out = MemoryOutput()
+        cfg = load(overrides={"tempo.bpm": 120.0, **overrides})
+        self.engine = Engine(cfg, self.clock, self.out, midi_inputs=[self.inp])
+        self.engine.start()
+        self._last_t = 0.0
+        self.t = 0.0
+
+    def play(self, events):
+        self.events = sorted(events, key=lambda e: e.t_sec)
+
+    def run_until(self, t_end):
+        while self.t < t_end:
+            self.engine.scheduler.flush_until(self.t)
+            while self.events and self.events[0].t_sec <= self.t:
+                e = self.events.pop(0)
+                self.inp.push(e.data, e.t_sec - self._last_t)
+                self._last_t = e.t_sec
+            self.engine.step(self.t)
+            self.engine.scheduler.flush_until(self.t)
+            self.t = round(self.t + 0.001, 6)
+
+    def control(self, address, *args):
+        return self.engine.handlers()[address](list(args))
+
+
+def test_first_note_anchors_and_accompaniment_follows_tempo_control():
+    rig = Rig()
+    rig.play(melody_events([60, 64, 67, 72] * 6, bpm=120.0, start_sec=0.5))
+    rig.run_until(3.0)
+    assert rig.engine.state == PLAYING
+    rig.control(protocol.TEMPO, 60.0)  # from the next undecided beat on: 1 s per beat
+    rig.run_until(9.0)
+    rig.engine.close()
+    bass = [n[0] for n in note_pairs(rig.out.sent) if n[2] == protocol.ROLE_CHANNELS["bass"]]
+    gaps = [round(b - a, 3) for a, b in zip(bass, bass[1:])]
+    assert gaps[0] == 0.5 and gaps[-1] == 1.0
+    assert sorted(set(gaps)) == [0.5, 1.0]
+
+
+def test_stop_releases_and_start_rearms():
+    rig = Rig()
+    rig.play(melody_events([60, 64, 67, 72] * 4, start_sec=0.2))
+    rig.run_until(2.3)
+    assert rig.engine.scheduler.held.count() > 0
+    rig.control(protocol.STOP)
+    rig.run_until(2.4)
+    assert rig.engine.state == STOPPED and rig.engine.scheduler.held.count() == 0
+    sent_before = len(rig.out.sent)
+    rig.run_until(4.0)
+    ons = [m for m in rig.out.sent[sent_before:] if m.data[0] & 0xF0 == 0x90]
+    assert ons == []  # stopped: the player's notes don't restart it
+    rig.control(protocol.START, 90.0)
+    rig.run_until(4.1)
+    assert rig.engine.state == ARMED and rig.engine.bpm == 90.0
+    rig.play(melody_events([62, 65, 69], bpm=90.0, start_sec=4.5))
+    rig.run_until(6.0)
+    assert rig.engine.state == PLAYING
+    rig.engine.close()
+    note_pairs(rig.out.sent)
+
+
+def test_panic_mid_note_leaves_nothing_held():
+    rig = Rig()
+    rig.play(melody_events([60, 64, 67, 72] * 4, start_sec=0.2))
+    rig.run_until(1.3)
+    rig.control(protocol.PANIC)
+    rig.run_until(1.31)
+    assert rig.engine.scheduler.held.count() == 0
+    data = [m.data for m in rig.out.sent]
+    assert all((0xB0 | ch, 123, 0) in data for ch in range(16))
+
+
+def test_midi_clock_out_24_ppqn_with_start_and_song_position():
+    rig = Rig(**{"midi.clock_out": True})
+    rig.play(melody_events([60, 64, 67, 72, 60, 64], start_sec=0.5))
+    rig.run_until(8.0)
+    data = [m for m in rig.out.sent if m.data[0] >= 0xF0]
+    assert data[0].data == (0xF2, 0, 0) and data[1].data == (0xFA,)
+    ticks = [m.t_sec for m in data if m.data == (0xF8,)]
+    in_first_beats = [t for t in ticks if 0.5 <= t < 1.5]
+    assert len(in_first_beats) == 48  # 2 beats at 24 ppqn
+    spacing = {round(b - a, 6) for a, b in zip(in_first_beats, in_first_beats[1:])}
+    assert spacing == {round(0.5 / 24, 6)}
+    assert data[-1].data == (0xFC,)  # the player stopped: clock stop
+
+
+def test_status_reports_state_and_counters():
+    rig = Rig()
+    args = rig.control(protocol.STATUS)[0][1]
+    assert args[0] == "armed"
+    names = args[1::2]
+    assert "notes_sent" in names and "late_events" in names and "xruns" in names
