@@ -231,7 +231,8 @@ class Engine:
         if is_note_on(data):
             self.midi_in_delay.add(now - t_sec)
             self._onset(t_sec)
-            self._pending.append((t_sec, data[1], data[2]))
+            if self.state == PLAYING:
+                self._pending.append((t_sec, data[1], data[2]))
             if self.thru:
                 self._thru(now, data[1], data[2])
         elif is_note_off(data) and self.thru:
@@ -256,6 +257,8 @@ class Engine:
         self.state = PLAYING
         self.next_beat = 1  # beat 0 is now: the first beat we can still play on time is 1
         self.baseline.reset()
+        self.profile.reset()  # beat numbers restart at 0: rows of an earlier take would lie
+        self._pending.clear()
         self.last_activity_t_sec = t_sec
         if self.cfg.midi.clock_out:
             self.scheduler.submit(t_sec, RAW_EV, (SONG_POSITION, 0, 0))
@@ -282,7 +285,9 @@ class Engine:
             if self.gate.process(self._block):
                 t_sec = self._audio_t0_sec + first_frame / sr
                 self._onset(t_sec)
-                self._pending.append((t_sec, AUDIO_ONSET, int(min(127, 127 * self.gate.peak))))
+                if self.state == PLAYING:
+                    velocity = int(min(127, 127 * self.gate.peak))
+                    self._pending.append((t_sec, AUDIO_ONSET, velocity))
 
     def _audio_chroma(self, beat_index: int, t_cut_sec: float) -> None:
         """Add the chroma of the n_fft samples before ``t_cut_sec`` to ``beat_index``."""

@@ -66,6 +66,7 @@ def test_stop_releases_and_start_rearms():
     rig.run_until(4.0)
     ons = [m for m in rig.out.sent[sent_before:] if m.data[0] & 0xF0 == 0x90]
     assert ons == []  # stopped: the player's notes don't restart it
+    assert len(rig.engine._pending) == 0  # ... nor pile up while stopped
     rig.control(protocol.START, 90.0)
     rig.run_until(4.1)
     assert rig.engine.state == ARMED and rig.engine.bpm == 90.0
