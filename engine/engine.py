@@ -207,6 +207,7 @@ class Engine:
         self.state = STOPPED
         self.scheduler.command(CMD_STOP)
         self._thru_ids.clear()
+        self._pending.clear()
         if was_playing and self.cfg.midi.clock_out:
             self.scheduler.submit(self.clock.now(), RAW_EV, (CLOCK_STOP,))
 
