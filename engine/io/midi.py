@@ -17,6 +17,7 @@ the preallocated ring; the engine thread drains it every millisecond.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 from collections.abc import Sequence
@@ -52,12 +53,31 @@ def resolve_api(name: str) -> str:
     return "alsa" if os.path.exists("/dev/snd/seq") else "jack"
 
 
+@contextlib.contextmanager
+def _quiet_c_stderr():
+    """Hide what C libraries (libasound, libjack) print on fd 2 while a port opens: the
+    failure is reported once, as our own one-line error. Start-up only (not thread-safe)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _open(kind: str, api: str, client_name: str):
     rtmidi = _rtmidi()
     cls = rtmidi.MidiIn if kind == "in" else rtmidi.MidiOut
     kwargs = {"queue_size_limit": QUEUE_SIZE} if kind == "in" else {}
     try:
-        return cls(rtapi=api_id(api), name=client_name, **kwargs)
+        with _quiet_c_stderr():
+            return cls(rtapi=api_id(api), name=client_name, **kwargs)
     except rtmidi.RtMidiError as exc:
         hint = {
             "alsa": "no ALSA sequencer (/dev/snd/seq); try --midi-api jack",
