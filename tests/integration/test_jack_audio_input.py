@@ -1,0 +1,225 @@
+"""Audio through JACK: a JACK-Client plays a 440 Hz burst into PortAudio's input."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from engine.clock import LiveClock
+from engine.config import load
+from engine.listen.gate import LevelGate
+
+SR = 48000
+BLOCK = 128
+FREQ_HZ = 440.0
+AMP = 0.5
+LEAD_SEC, BURST_SEC, TAIL_SEC = 0.5, 1.0, 0.5
+
+
+def burst() -> np.ndarray:
+    """A sine burst (half-sample phase: its first sample is not zero)."""
+    n = np.arange(int(BURST_SEC * SR))
+    return (AMP * np.sin(2 * np.pi * FREQ_HZ * (n + 0.5) / SR)).astype(np.float32)
+
+
+@pytest.fixture
+def sd(jack_server, require):
+    """sounddevice with PortAudio (re)initialised now, so its JACK host API talks to the test
+    server even if something imported sounddevice before that server started."""
+    require("libportaudio")
+    require("JACK-Client")
+    import sounddevice
+
+    sounddevice._terminate()
+    sounddevice._initialize()
+    yield sounddevice
+    # Leave PortAudio initialised but without a JACK client: once the session's jackd is
+    # gone, PortAudio's exit-time Pa_Terminate would abort the interpreter
+    # (pa_jack.c: Terminate: Assertion `err == 0' failed).
+    sounddevice._terminate()
+    saved = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = f"improv-test-none-{os.getpid()}"
+    try:
+        sounddevice._initialize()
+    finally:
+        if saved is not None:
+            os.environ["JACK_DEFAULT_SERVER"] = saved
+
+
+def jack_input_device(sd) -> int:
+    for api in sd.query_hostapis():
+        if "JACK" in api["name"] and api["default_input_device"] >= 0:
+            return api["default_input_device"]
+    pytest.fail(f"PortAudio sees no JACK input device: {sd.query_hostapis()}")
+
+
+class BurstPlayer:
+    """A JACK-Client with one output port: plays LEAD silence, the burst, TAIL silence once
+    ``go()`` is called (from JACK's process thread), silence before and after."""
+
+    def __init__(self, name: str) -> None:
+        import jack
+
+        self.signal = np.concatenate([np.zeros(int(LEAD_SEC * SR), np.float32), burst(),
+                                      np.zeros(int(TAIL_SEC * SR), np.float32)])
+        self.pos = 0
+        self.playing = threading.Event()
+        self.client = jack.Client(name, no_start_server=True)
+        assert self.client.samplerate == SR
+        self.port = self.client.outports.register("out")
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+
+    def connect(self, target: str) -> None:
+        self.client.connect(self.port, target)
+
+    def _process(self, frames: int) -> None:
+        buf = self.port.get_array()
+        buf.fill(0.0)
+        if self.playing.is_set() and self.pos < self.signal.shape[0]:
+            chunk = self.signal[self.pos:self.pos + frames]
+            buf[:chunk.shape[0]] = chunk
+            self.pos += frames
+
+    def go(self) -> None:
+        self.playing.set()
+
+    def done(self) -> bool:
+        return self.pos >= self.signal.shape[0]
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def portaudio_input_port(helpers) -> str:
+    """PortAudio's JACK client registers ``<name>:in_0`` when the stream opens."""
+    def find():
+        return [p for p in helpers.jack_ports() if re.fullmatch(r"PortAudio[^:]*:in_0", p)]
+
+    ports = helpers.wait_for(find, 10.0, "PortAudio's JACK input port")
+    assert len(ports) == 1, ports
+    return ports[0]
+
+
+def isolate(client, port_name: str) -> None:
+    """Disconnect everything (system:capture_*) PortAudio auto-connected to ``port_name``."""
+    for src in client.get_all_connections(port_name):
+        client.disconnect(src, port_name)
+    assert client.get_all_connections(port_name) == []
+
+
+@pytest.mark.integration
+def test_audio_input_ring_receives_the_burst(sd, helpers):
+    from engine.io.audio import AudioInput
+
+    audio = AudioInput(str(jack_input_device(sd)), SR, BLOCK, 0, LiveClock())
+    player = None
+    try:
+        audio.start()
+        target = portaudio_input_port(helpers)
+        player = BurstPlayer(helpers.unique_name("burst"))
+        isolate(player.client, target)
+        player.connect(target)
+        helpers.wait_connected(player.port.name, target)
+
+        blocks, firsts = [], []
+        out = np.zeros(BLOCK, np.float32)
+        while audio.ring.pop(out) is not None:  # whatever came before we play: discard
+            pass
+        player.go()
+        deadline = time.monotonic() + 15.0
+        while time.monotonic() < deadline:
+            meta = audio.ring.pop(out)
+            if meta is None:
+                if player.done() and len(blocks) * BLOCK > player.signal.shape[0] + SR // 4:
+                    break
+                time.sleep(0.001)
+                continue
+            blocks.append(out.copy())
+            firsts.append(meta[0])
+        assert player.done(), "the JACK player did not get through its signal"
+    finally:
+        if player is not None:
+            player.close()
+        audio.close()
+
+    assert audio.ring.dropped == 0
+    assert len(blocks) > (BURST_SEC + TAIL_SEC) * SR / BLOCK
+    # consecutive blocks, no gaps
+    assert np.all(np.diff(firsts) == BLOCK), "blocks missing between callbacks"
+    x = np.concatenate(blocks)
+
+    # the burst arrived sample for sample (float32 all the way through JACK)
+    loud = np.nonzero(np.abs(x) > 0)[0]
+    assert loud.size, "only silence reached the ring"
+    start = int(loud[0])
+    ref = burst()
+    got = x[start:start + ref.shape[0]]
+    assert got.shape == ref.shape, "the burst was cut short"
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+    assert np.all(x[:start] == 0) and np.all(x[start + ref.shape[0]:] == 0)
+    # ... so its pitch and level are right
+    spectrum = np.abs(np.fft.rfft(got * np.hanning(got.shape[0])))
+    peak_hz = np.fft.rfftfreq(got.shape[0], 1.0 / SR)[int(np.argmax(spectrum))]
+    assert peak_hz == pytest.approx(FREQ_HZ, abs=2.0)
+    rms = float(np.sqrt(np.mean(got.astype(np.float64) ** 2)))
+    assert rms == pytest.approx(AMP / np.sqrt(2), rel=0.02)
+
+    # the level gate opens once, on the block where the burst starts
+    gate = LevelGate(SR)
+    fired = [i for i, b in enumerate(blocks) if gate.process(b)]
+    assert fired == [start // BLOCK]
+
+
+@pytest.mark.integration
+def test_live_session_plays_on_an_audio_burst(sd, helpers, midi_recorder):
+    from engine.live import LiveSession
+
+    client_name = helpers.unique_name("audio")
+    cfg = load(None, {
+        "midi.api": "jack", "midi.client_name": client_name, "osc.port": 0, "osc.out": None,
+        "audio.input": str(jack_input_device(sd)), "audio.samplerate": SR,
+        "audio.blocksize": BLOCK, "tempo.bpm": 120.0,
+    })
+    session = LiveSession(cfg)
+    player = None
+    runner = threading.Thread(target=session.run, kwargs={"duration_sec": 30.0}, daemon=True)
+    try:
+        runner.start()
+        rec = midi_recorder(f"{client_name}:out")
+        target = portaudio_input_port(helpers)
+        player = BurstPlayer(helpers.unique_name("burst"))
+        isolate(player.client, target)
+        player.connect(target)
+        helpers.wait_connected(player.port.name, target)
+        engine = session.engine
+        assert engine.state == "armed"
+        helpers.wait_for(lambda: engine.counters.audio_blocks > 100, 10.0, "audio blocks")
+
+        player.go()
+        helpers.wait_for(lambda: engine.state == "playing", 10.0, "the engine to start playing")
+        helpers.wait_for(lambda: rec.note_ons(), 10.0, "accompaniment notes")
+        helpers.wait_for(player.done, 10.0, "the burst to finish")
+        # the player went quiet: the engine stops by itself after 4 beats and re-arms
+        helpers.wait_for(lambda: engine.state == "armed", 10.0, "the engine to re-arm")
+    finally:
+        session.stop_event.set()
+        runner.join(timeout=10.0)
+        if player is not None:
+            player.close()
+        session.close()
+
+    assert not runner.is_alive()
+    counters = session.engine.status()
+    assert counters["audio_blocks"] > 0
+    assert counters["notes_sent"] > 0
+    assert counters["audio_overflow"] == 0
+    assert counters["thread_errors"] == 0
+    channels = {m.data[0] & 0x0F for m in rec.note_ons()}
+    assert channels and channels <= {1, 2}

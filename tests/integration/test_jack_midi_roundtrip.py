@@ -1,0 +1,79 @@
+"""MIDI round trip over JACK: rtmidi out -> improv run -> rtmidi in."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from engine import protocol
+from engine.offline import note_pairs
+from engine.play.baseline import BASS_HIGH, BASS_LOW, CHORD_HIGH, CHORD_LOW
+
+BEAT_SEC = 0.5  # 120 BPM
+GRID_TOL_SEC = 0.04  # generous: the beat is 0.5 s, a note off the grid would be far off
+ARPEGGIO = (60, 64, 67, 72, 67, 64, 60, 64)  # C major, quarter notes
+
+
+def play_arpeggio(sender) -> float:
+    """Quarter notes at 120 BPM, each held 0.4 s; return the first note-on's send time."""
+    t0 = time.monotonic()
+    first = None
+    for i, pitch in enumerate(ARPEGGIO):
+        while time.monotonic() < t0 + i * BEAT_SEC:
+            time.sleep(0.0005)
+        t = sender.send((0x90, pitch, 96))
+        first = t if first is None else first
+        while time.monotonic() < t0 + i * BEAT_SEC + 0.4:
+            time.sleep(0.0005)
+        sender.send((0x80, pitch, 0))
+    return first
+
+
+@pytest.mark.integration
+def test_midi_round_trip_roles_pairs_and_beat_grid(improv, midi_sender, midi_recorder, helpers):
+    engine = improv("rt", tempo=120)
+    rec = midi_recorder(engine.out_port)
+    snd = midi_sender(engine.in_port)
+    assert engine.status()[0] == "armed"
+
+    t0 = play_arpeggio(snd)
+    # the player stopped: after 4 silent beats the engine releases and re-arms
+    state, counters = engine.wait_status(
+        lambda s, c: s == "armed" and c["notes_sent"] > 0, 15.0, "the engine to re-arm")
+    helpers.wait_silent(rec)  # the last notes ring out
+    time.sleep(0.2)  # nothing else may follow
+    sent = rec.stop()
+
+    assert counters["midi_in"] == 2 * len(ARPEGGIO)
+    assert counters["thread_errors"] == 0
+    ons = [m for m in sent if m.data[0] & 0xF0 == 0x90 and m.data[2] > 0]
+    # every note the engine sent arrived, once
+    assert len(ons) == counters["notes_sent"], (len(ons), counters)
+
+    bass_ch, chord_ch = protocol.ROLE_CHANNELS["bass"], protocol.ROLE_CHANNELS["chords"]
+    assert {m.data[0] & 0x0F for m in ons} == {bass_ch, chord_ch}
+    bass = [m for m in ons if m.data[0] & 0x0F == bass_ch]
+    chords = [m for m in ons if m.data[0] & 0x0F == chord_ch]
+    assert len(bass) >= 4 and len(chords) >= 6, (len(bass), len(chords))
+    assert all(BASS_LOW <= m.data[1] <= BASS_HIGH for m in bass)
+    assert all(CHORD_LOW <= m.data[1] <= CHORD_HIGH for m in chords)
+    # C major arpeggio: the chords are made of C-major diatonic pitch classes
+    assert {m.data[1] % 12 for m in chords} <= {0, 2, 4, 5, 7, 9, 11}
+
+    # every note-on has its note-off (raises otherwise)
+    pairs = note_pairs(sent)
+    assert len(pairs) == len(ons)
+
+    # onsets on the beat grid anchored at the first played note
+    beats = set()
+    for m in ons:
+        rel = m.t_sec - t0
+        k = round(rel / BEAT_SEC)
+        assert k >= 1, f"note {m} before the first beat after the anchor ({rel:.3f} s)"
+        assert abs(rel - k * BEAT_SEC) < GRID_TOL_SEC, f"note {m} off the grid: {rel:.3f} s"
+        beats.add(k)
+    # one bass note per beat, from beat 1 through at least the last played beat
+    assert sorted(beats)[:len(ARPEGGIO) - 1] == list(range(1, len(ARPEGGIO)))
+    bass_beats = [round((m.t_sec - t0) / BEAT_SEC) for m in bass]
+    assert len(bass_beats) == len(set(bass_beats))

@@ -1,0 +1,44 @@
+"""SIGINT / SIGTERM while the accompaniment sounds: clean exit, no note left hanging."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from engine.offline import note_pairs
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_mid_note_exits_cleanly_and_releases(signum, improv, midi_sender, midi_recorder,
+                                                    helpers):
+    engine = improv("sig", tempo=120)
+    rec = midi_recorder(engine.out_port)
+    snd = midi_sender(engine.in_port)
+
+    # the player holds C, E, G (no note-offs): bass and chords come in on the next beats
+    for pitch in (60, 64, 67):
+        snd.send((0x90, pitch, 100))
+        time.sleep(0.25)
+    # wait until the recorder hears bass and chord notes sounding, then signal at once
+    helpers.wait_for(lambda: {ch for ch, _ in helpers.sounding(rec.snapshot())} == {1, 2}, 10.0,
+                     "bass and chord notes sounding at the receiver", 0.002)
+    engine.signal(signum)
+    t_signal = time.monotonic()
+
+    code = engine.wait(10.0)
+    assert code == 0, engine.logs()
+    time.sleep(0.3)  # anything still crossing JACK arrives
+    sent = rec.stop()
+
+    held = helpers.sounding([m for m in sent if m.t_sec < t_signal])
+    assert held, "nothing was sounding when the signal was sent: the test did not test"
+    assert helpers.sounding(sent) == set(), f"notes left hanging after {signum!r}"
+    note_pairs(sent)  # every note-on matched by a note-off (raises otherwise)
+    # the shutdown released them: all-notes-off (CC 123) on the used channels after the signal
+    after = [m.data for m in sent if m.t_sec >= t_signal]
+    cc_off = {d[0] & 0x0F for d in after if len(d) == 3 and d[0] & 0xF0 == 0xB0 and d[1] == 123}
+    assert {ch for ch, _ in held} <= cc_off, (held, after)
+    assert "improv: stopped" in engine.stdout()
