@@ -41,11 +41,6 @@ class JackServer:
         self.__exit__()
         raise RuntimeError(f"jackd did not start; see {self.log_path}")
 
-    def xruns(self) -> int:
-        """xruns jackd has reported in its log so far."""
-        with open(self.log_path) as f:
-            return sum(1 for line in f if "xrun" in line.lower())
-
     def __exit__(self, *exc) -> None:
         sd = sys.modules.get("sounddevice")
         if sd is not None:  # PortAudio must let go of JACK before the server goes away

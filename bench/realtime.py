@@ -6,12 +6,16 @@ and a player in another process sending a melody into the engine's MIDI input. R
 
 - output lateness = time an event left - its scheduled time (p50 / p99 / max, ms), over
   every MIDI event the scheduler sent;
-- xruns: PortAudio status flags seen by the audio callback, and xruns jackd logged;
+- xruns while the player plays (steady state): PortAudio's status flags seen by the audio
+  callback, and the xruns the JACK server reported to a monitor client; and, apart, the
+  audio xruns during start-up (clients registering and connecting);
 - MIDI in -> engine delay: the player's send time -> the engine thread reading the message
   (both on CLOCK_MONOTONIC, p50 / p99, ms).
 
-The peer, measured in the same run: the same scheduler with a plain ``sleep`` (no final
-spin, no SCHED_FIFO), as most Python MIDI schedulers do; the ratio of its p99 to ours.
+A control run between them (the same player into a bare port, no engine) shows the
+xruns the machine has without improv. The peer, measured in the same run: the same
+scheduler with a plain ``sleep`` (no final spin, no SCHED_FIFO), as most Python MIDI
+schedulers do; the ratio of its p99 to ours.
 
     python bench/realtime.py [--seconds 20] [--runs 3] [--bpm 120]
 """
@@ -22,7 +26,6 @@ import argparse
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -33,7 +36,6 @@ from bench.jackserver import JackServer  # noqa: E402
 from engine.config import load  # noqa: E402
 from engine.live import LiveSession  # noqa: E402
 
-WARM_UP_SEC = 1.0
 PLAYER = Path(__file__).resolve().parent / "player.py"
 
 
@@ -49,7 +51,25 @@ def jack_audio_device() -> str | None:
     return None
 
 
-def one_run(k: int, mode: str, seconds: float, bpm: float, jack: JackServer) -> dict:
+def control_run(k: int, seconds: float, bpm: float) -> int:
+    """The machine's own xruns: the same player into a bare rtmidi port, no engine."""
+    import rtmidi
+
+    client = f"improv-b{k}"
+    sink = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=f"{client}-in")
+    sink.open_virtual_port("in")
+    player = subprocess.Popen(
+        [sys.executable, str(PLAYER), str(seconds), str(bpm), f"{client}-in:in"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    out, _ = player.communicate(timeout=seconds + 30)
+    sink.close_port()
+    sink.delete()
+    xruns = [int(line.split()[1]) for line in out.splitlines() if line.startswith("XRUNS")]
+    return xruns[0] if xruns else -1
+
+
+def one_run(k: int, mode: str, seconds: float, bpm: float) -> dict:
     client = f"improv-b{k}"
     device = jack_audio_device()
     overrides = {
@@ -61,16 +81,19 @@ def one_run(k: int, mode: str, seconds: float, bpm: float, jack: JackServer) -> 
     if mode == "sleep":
         overrides.update({"scheduler.spin_sec": 0.0, "scheduler.rt_priority": 0})
     cfg = load(overrides=overrides)
-    xruns_before = jack.xruns()
     session = LiveSession(cfg)
     inp = session.engine.midi_inputs[0]
     reads: list[tuple[float, int]] = []
     raw_read = inp.read
 
+    xruns_at_first_note = []
+
     def read_and_log():
         item = raw_read()
         if item is not None and item[0][0] & 0xF0 == 0x90 and item[0][2] > 0:
             reads.append((time.monotonic(), item[0][1]))
+            if not xruns_at_first_note and session.audio is not None:
+                xruns_at_first_note.append(session.audio.xruns)  # start-up ends here
         return item
 
     inp.read = read_and_log
@@ -78,30 +101,22 @@ def one_run(k: int, mode: str, seconds: float, bpm: float, jack: JackServer) -> 
         [sys.executable, str(PLAYER), str(seconds), str(bpm), f"{client}-in:in"],
         stdout=subprocess.PIPE, text=True,
     )
-    warm: dict[str, int] = {}
-
-    def after_warm_up() -> None:  # xruns while clients connect are start-up, not steady state
-        warm["audio"] = session.audio.xruns if session.audio else 0
-        warm["jack"] = jack.xruns()
-
-    timer = threading.Timer(WARM_UP_SEC, after_warm_up)
-    timer.start()
     try:
         session.run(duration_sec=seconds + 1.0)
     finally:
         session.close()
     out, _ = player.communicate(timeout=30)
     sent = [float(line.split()[1]) for line in out.splitlines() if line.startswith("SENT")]
+    jack_xruns = [int(line.split()[1]) for line in out.splitlines() if line.startswith("XRUNS")]
     n = min(len(sent), len(reads))
     delay_ms = (np.array([r[0] for r in reads[:n]]) - np.array(sent[:n])) * 1e3
     late_ms = session.engine.lateness.values() * 1e3
     status = session.engine.status()
     return {
         "mode": mode, "events": len(late_ms), "late": late_ms, "delay": delay_ms,
-        "xruns_audio": status["xruns"], "audio_blocks": status["audio_blocks"],
-        "xruns_jack": jack.xruns() - xruns_before, "late_events": status["late_events"],
-        "xruns_audio_steady": status["xruns"] - warm.get("audio", 0),
-        "xruns_jack_steady": jack.xruns() - warm.get("jack", xruns_before),
+        "xruns_audio": status["xruns"] - (xruns_at_first_note or [0])[0],
+        "xruns_start": (xruns_at_first_note or [0])[0], "audio_blocks": status["audio_blocks"],
+        "xruns_jack": jack_xruns[0] if jack_xruns else -1, "late_events": status["late_events"],
         "rt_denied": status["rt_denied"], "notes": status["notes_sent"],
         "midi_in": status["midi_in"], "played": len(sent),
     }
@@ -116,7 +131,7 @@ def show(r: dict) -> str:
     return (f"{r['mode']:>6} | events {r['events']:5d} | lateness ms p50 {pct(late, 50):6.3f} "
             f"p99 {pct(late, 99):6.3f} max {late.max() if len(late) else 0:7.3f} | "
             f">1ms {r['late_events']:3d} | xruns audio {r['xruns_audio']} jack {r['xruns_jack']} "
-            f"(after {WARM_UP_SEC:g} s: {r['xruns_audio_steady']}/{r['xruns_jack_steady']})"
+            f"(start-up {r['xruns_start']})"
             f" | MIDI in->engine ms p50 {pct(delay, 50):5.2f} p99 {pct(delay, 99):5.2f} "
             f"({r['midi_in']} msgs, {r['played']} notes played, {r['notes']} sent, "
             f"{r['audio_blocks']} audio blocks{', no SCHED_FIFO' if r['rt_denied'] else ''})")
@@ -132,14 +147,19 @@ def main() -> None:
     print(f"# bench/realtime.py: jackd -d dummy -r 48000 -p {args.period}, {args.runs} runs x "
           f"{args.seconds:g} s per mode, {args.bpm:g} BPM, {os.cpu_count()} cores")
     results: dict[str, list[dict]] = {"ours": [], "sleep": []}
-    with JackServer(period=args.period) as jack:
+    control_xruns = []
+    with JackServer(period=args.period):
         k = 0
         for _ in range(args.runs):
             for mode in ("ours", "sleep"):  # interleaved: both see the same machine load
-                r = one_run(k, mode, args.seconds, args.bpm, jack)
+                r = one_run(k, mode, args.seconds, args.bpm)
                 k += 1
                 results[mode].append(r)
                 print(show(r), flush=True)
+            control_xruns.append(control_run(k, args.seconds, args.bpm))
+            k += 1
+            print(f"control (player -> bare port, no engine) | xruns jack {control_xruns[-1]}",
+                  flush=True)
     print("# pooled over runs")
     pooled = {}
     for mode, rs in results.items():
@@ -148,10 +168,9 @@ def main() -> None:
         pooled[mode] = late
         print(f"{mode:>6}: lateness ms p50 {pct(late, 50):.3f} p99 {pct(late, 99):.3f} "
               f"max {late.max():.3f}; xruns audio {sum(r['xruns_audio'] for r in rs)} "
-              f"jack {sum(r['xruns_jack'] for r in rs)} (after warm-up: "
-              f"{sum(r['xruns_audio_steady'] for r in rs)}/"
-              f"{sum(r['xruns_jack_steady'] for r in rs)}); MIDI in->engine ms p50 "
+              f"jack {sum(r['xruns_jack'] for r in rs)}; MIDI in->engine ms p50 "
               f"{pct(delay, 50):.2f} p99 {pct(delay, 99):.2f}")
+    print(f"control: xruns jack {sum(control_xruns)} (the machine and player alone)")
     ratio = pct(pooled["sleep"], 99) / max(pct(pooled["ours"], 99), 1e-6)
     print(f"peer ratio: plain-sleep scheduler p99 / ours p99 = {ratio:.1f}x")
 
