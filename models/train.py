@@ -98,7 +98,8 @@ def evaluate(model, pieces, order: str, block: int) -> dict:
             tot["acc_acc"] += int((acc & accomp).sum())
     model.train()
     return {"nll": tot["nll"] / tot["n"], "acc": tot["acc"] / tot["n"],
-            "nll_accomp": tot["nll_acc"] / tot["n_acc"], "acc_accomp": tot["acc_acc"] / tot["n_acc"]}
+            "nll_accomp": tot["nll_acc"] / tot["n_acc"],
+            "acc_accomp": tot["acc_acc"] / tot["n_acc"]}
 
 
 def save(path: Path, model, opt, step: int, order: str, history: list, seed: int) -> None:

@@ -47,18 +47,26 @@ class Chord:
         return tuple((self.root_pc + i) % 12 for i in self.intervals)
 
 
+def _key_templates() -> np.ndarray:
+    """24 x 12: each key's profile, rotated to its tonic, centred and normalised."""
+    rows = [np.roll(profile, tonic) for profile in (MAJOR_PROFILE, MINOR_PROFILE)
+            for tonic in range(12)]
+    t = np.array(rows)
+    t -= t.mean(axis=1, keepdims=True)
+    return t / np.linalg.norm(t, axis=1, keepdims=True)
+
+
+KEY_TEMPLATES = _key_templates()  # rows 0-11 major C..B, 12-23 minor C..B
+
+
 def estimate_key(pc_weights: np.ndarray) -> tuple[int, bool]:
     """(tonic pitch class, is_major) maximising correlation with the KK profiles."""
-    if pc_weights.sum() <= 0:
+    centred = pc_weights - pc_weights.mean()
+    norm = float(np.sqrt(centred @ centred))
+    if norm <= 1e-12:
         return 0, True
-    best = (-2.0, 0, True)
-    for tonic in range(12):
-        rolled = np.roll(pc_weights, -tonic)
-        for profile, major in ((MAJOR_PROFILE, True), (MINOR_PROFILE, False)):
-            r = float(np.corrcoef(rolled, profile)[0, 1]) if rolled.std() > 0 else 0.0
-            if r > best[0]:
-                best = (r, tonic, major)
-    return best[1], best[2]
+    best = int(np.argmax(KEY_TEMPLATES @ centred))  # one 24x12 product: correlation * norm
+    return best % 12, best < 12
 
 
 def choose_chord(recent: np.ndarray, tonic: int, major: bool, current: Chord | None) -> Chord:
