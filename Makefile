@@ -3,6 +3,7 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+STAMP_DEV := $(VENV)/.installed-dev
 OUT     ?= out
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := jackd2 libportaudio2 jack-tools fluidsynth fluid-soundfont-gm puredata-core
@@ -13,18 +14,22 @@ SF2     := /usr/share/sounds/sf2/FluidR3_GM.sf2
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e .
 	touch $(STAMP)
 
-venv: $(STAMP)
+# tests also need the dev tools and the train extra (torch CPU build, pinned; music21; onnx)
+$(STAMP_DEV): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,train]'
+	touch $(STAMP_DEV)
+
+venv: $(STAMP_DEV)
 
 ## Render the bundled example through the engine into $(OUT)/demo.mid (+ demo.wav).
 demo: $(STAMP)
 	$(BIN)/improv demo --out $(OUT)
 
 ## Unit + integration tests (installs the Debian packages first when any is missing).
-test: system-deps $(STAMP)
+test: system-deps $(STAMP_DEV)
 	$(BIN)/python -m pytest -q -ra
 
 ## Debian packages for the real audio/MIDI stack (JACK dummy, FluidSynth, Pd).
@@ -39,12 +44,13 @@ system-deps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PKGS); \
 	else echo "system packages present"; fi
 
-lint: $(STAMP)
+lint: $(STAMP_DEV)
 	$(BIN)/ruff check .
 
 ## Real-time figures under JACK dummy (prints, asserts nothing).
-bench: system-deps $(STAMP)
+bench: system-deps $(STAMP_DEV)
 	$(BIN)/python bench/realtime.py
+	$(BIN)/python bench/model_quality.py
 
 clean:
 	rm -rf $(VENV) $(OUT) *.egg-info

@@ -153,6 +153,75 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+HARMONY_CHANNELS = {"S": 0, "B": 1, "T": 2, "A": 3}  # melody on 1, bass on 2 (as live)
+HARMONY_PROGRAMS = {"S": 0, "B": 32, "T": 52, "A": 52}
+
+
+def cmd_harmonize(args: argparse.Namespace) -> int:
+    from .events import SentMidi
+    from .io.files import save_midi
+    from .play.harmonize import VOICES, HarmonizeSettings, harmonize
+    from .play.melody import read_melody
+    from .play.runtime import DEFAULT_MODEL, ModelRuntime
+
+    melody = read_melody(args.melody)
+    model = args.model or (DEFAULT_MODEL if not args.anticipate else
+                           DEFAULT_MODEL.with_name("improv_anticipate_int8.onnx"))
+    rt = ModelRuntime(model)
+    settings = HarmonizeSettings(temperature=args.temperature, top_p=args.top_p,
+                                 seed=args.seed, no_crossing=not args.allow_crossing)
+    frames = harmonize(rt, melody.tokens, melody.bar_pos, settings)
+    sec_per_frame = 60.0 / melody.bpm / 4
+    sent = []
+    for voice in VOICES:
+        ch = HARMONY_CHANNELS[voice]
+        sent.append(SentMidi(0.0, (0xC0 | ch, HARMONY_PROGRAMS[voice])))
+        column = frames[:, VOICES.index(voice)]
+        start = None
+        for f, tok in enumerate(list(column) + [1]):
+            if tok == 2 and start is not None:
+                continue
+            if start is not None:
+                sent.append(SentMidi(f * sec_per_frame - 1e-4, (0x80 | ch, start[1], 0)))
+                start = None
+            if tok >= 3:
+                pitch = int(tok) - 3 + 21
+                vel = 90 if voice == "S" else 70
+                sent.append(SentMidi(f * sec_per_frame, (0x90 | ch, pitch, vel)))
+                start = (f, pitch)
+    out = save_midi(sent, args.output)
+    print(f"wrote {out}: {len(frames)} frames, order {rt.order}, model {Path(model).name}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Training needs the train extra (torch); the live engine never imports it."""
+    try:
+        from models import export as model_export
+        from models import train as model_train
+    except ImportError as exc:
+        raise CliError(f"training needs the train extra: pip install 'improv-engine[train]' "
+                       f"({exc})") from None
+    from .play.runtime import DEFAULT_MODEL
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = out_dir / "checkpoint.pt"
+    argv = ["--minutes", str(args.minutes), "--steps", str(args.steps), "--out", str(ckpt)]
+    if args.resume:
+        argv += ["--resume", str(args.resume)]
+    elif args.data:
+        weights = DEFAULT_MODEL.with_name("improv_react_weights.pt")
+        argv += ["--data", str(args.data), "--init", str(args.init or weights)]
+    else:
+        argv += ["--order", args.order]
+    model_train.main(argv)
+    meta = model_export.export(ckpt, out_dir)
+    model = out_dir / meta["files"]["int8"]
+    print(f"exported {model}: use it with improv harmonize --model {model}")
+    return 0
+
+
 def cmd_protocol(args: argparse.Namespace) -> int:
     print(protocol_table())
     return 0
@@ -208,6 +277,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("harmonize", help="add alto, tenor and bass to a melody, online")
+    p.add_argument("melody", metavar="MELODY.mid")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mid")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--anticipate", action="store_true",
+                   help="commit each frame before its melody note (the anticipate model)")
+    p.add_argument("--allow-crossing", action="store_true", help="let voices cross")
+    p.add_argument("--model", type=Path, metavar="FILE.onnx", help="another exported model")
+    p.set_defaults(func=cmd_harmonize)
+
+    p = sub.add_parser("train", help="train the model, or fine-tune it on your own MIDI files")
+    p.add_argument("--data", metavar="DIR", help="folder of MIDI files to fine-tune on "
+                   "(melody = the highest track; default: train on the Bach chorales)")
+    p.add_argument("--out", default="out/model", metavar="DIR", help="checkpoint + exported "
+                   "model (default: out/model)")
+    p.add_argument("--minutes", type=float, default=20.0, help="wall-clock budget")
+    p.add_argument("--steps", type=int, default=1000, help="learning-rate schedule length")
+    p.add_argument("--order", choices=["react", "anticipate"], default="react")
+    p.add_argument("--init", type=Path, metavar="WEIGHTS.pt", help="weights to fine-tune")
+    p.add_argument("--resume", type=Path, metavar="CHECKPOINT.pt", help="continue a run")
+    p.set_defaults(func=cmd_train)
+
     p = sub.add_parser("protocol", help="print the OSC protocol table (Markdown)")
     p.set_defaults(func=cmd_protocol)
     return parser
@@ -217,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     from .io.audio import AudioDeviceError
     from .io.files import InputFileError
     from .io.midi import MidiPortError
+    from .play.runtime import ModelFileError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -225,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (ConfigError, MidiPortError, AudioDeviceError, InputFileError, CliError) as exc:
+    except (ConfigError, MidiPortError, AudioDeviceError, InputFileError, CliError,
+            ModelFileError) as exc:
         print(f"improv: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

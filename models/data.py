@@ -75,12 +75,7 @@ def parse_chorale(path: str) -> Piece | None:
     cols = []
     for part in parts:
         part = part.stripTies()
-        pitch, onset = _part_frames(part, n_frames, ql_to_frame)
-        toks = np.full(n_frames, REST, dtype=np.int64)
-        toks[(pitch > 0) & ~onset] = HOLD
-        struck = (pitch > 0) & onset
-        toks[struck] = [pitch_token(int(p)) for p in pitch[struck]]
-        cols.append(toks)
+        cols.append(voice_tokens_of(*_part_frames(part, n_frames, ql_to_frame)))
     # pickup: the first measure may be short; metric position counts from the barline
     first = parts[0].getElementsByClass("Measure")
     first = next(iter(first), None)
@@ -182,3 +177,96 @@ if __name__ == "__main__":
     data = build()
     for k, v in data.items():
         print(k, len(v), "pieces", sum(len(p.frames) for p in v), "frames")
+
+
+def piece_from_midi(path: Path) -> Piece | None:
+    """Frames of any MIDI file for fine-tuning on a player's own music: the melody is the
+    one-voice track (or channel) with the highest mean pitch (its top note per frame); the
+    other notes sounding in each frame become bass (lowest), alto (highest) and tenor (the
+    middle)."""
+    import mido
+
+    try:
+        mf = mido.MidiFile(path)
+    except (OSError, EOFError, ValueError, KeyError, IndexError):
+        return None
+    tpf = mf.ticks_per_beat / FRAMES_PER_BEAT
+    notes: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    num, den = 4, 4
+    for ti, track in enumerate(mf.tracks):
+        tick, open_ = 0, {}
+        for msg in track:
+            tick += msg.time
+            if msg.type == "time_signature" and tick == 0:
+                num, den = msg.numerator, msg.denominator
+            if msg.type == "note_on" and msg.velocity > 0:
+                open_[(msg.channel, msg.note)] = tick
+            elif msg.type in ("note_on", "note_off") and (msg.channel, msg.note) in open_:
+                s = open_.pop((msg.channel, msg.note))
+                notes.setdefault((ti, msg.channel), []).append((s, tick, msg.note))
+    if len(notes) < 1:
+        return None
+    melody_key = max(notes, key=lambda k: _melody_score(notes[k]))
+    n_frames = int(max(e for v in notes.values() for _, e, _ in v) / tpf) + 1
+    if n_frames < 16:
+        return None
+    mel = np.zeros(n_frames, dtype=np.int64)
+    mel_on = np.zeros(n_frames, dtype=bool)
+    sounding: list[list[tuple[int, bool]]] = [[] for _ in range(n_frames)]
+    for key, ns in notes.items():
+        for s, e, p in ns:
+            f0, f1 = int(round(s / tpf)), max(int(round(s / tpf)) + 1, int(round(e / tpf)))
+            for f in range(f0, min(f1, n_frames)):
+                if key == melody_key:
+                    if p >= mel[f]:
+                        mel[f] = p
+                        mel_on[f] = f == f0
+                else:
+                    sounding[f].append((p, f == f0))
+    cols = {v: (np.zeros(n_frames, dtype=np.int64), np.zeros(n_frames, dtype=bool))
+            for v in ("A", "T", "B")}
+    for f, s in enumerate(sounding):
+        if not s:
+            continue
+        s = sorted(s)
+        picks = {"B": s[0], "A": s[-1], "T": s[len(s) // 2]}
+        for v, (p, on) in picks.items():
+            prev = cols[v][0][f - 1] if f else 0
+            cols[v][0][f] = p
+            cols[v][1][f] = on or p != prev
+    frames = np.stack([voice_tokens_of(mel, mel_on)] + [voice_tokens_of(*cols[v])
+                                                        for v in ("A", "T", "B")], axis=1)
+    bar_frames = max(1, int(round(num * 4 / den * FRAMES_PER_BEAT)))
+    return Piece(Path(path).name, frames, np.arange(n_frames) % bar_frames, bar_frames)
+
+
+def _melody_score(ns: list[tuple[int, int, int]]) -> float:
+    """High for a one-voice line in a high register: mean pitch, minus 100 when more than a
+    fifth of its notes overlap the next one (chords are not the melody)."""
+    ns = sorted(ns)
+    overlaps = sum(1 for a, b in zip(ns, ns[1:]) if b[0] < a[1] - 1)
+    mono = overlaps <= 0.2 * len(ns)
+    return float(np.mean([p for _, _, p in ns])) - (0.0 if mono else 100.0)
+
+
+def voice_tokens_of(pitch: np.ndarray, onset: np.ndarray) -> np.ndarray:
+    toks = np.full(len(pitch), REST, dtype=np.int64)
+    toks[(pitch > 0) & ~onset] = HOLD
+    struck = (pitch > 0) & onset
+    toks[struck] = [pitch_token(int(p)) for p in pitch[struck]]
+    return toks
+
+
+def from_midi_dir(folder: str | Path) -> dict[str, list[Piece]]:
+    """A player's MIDI files as training data, split 90/10 by file (hash of the name)."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in (".mid", ".midi"))
+    pieces = [p for p in (piece_from_midi(f) for f in files) if p is not None]
+    if not pieces:
+        raise ValueError(f"no usable MIDI files (with notes, >= 16 frames) in {folder}")
+    out: dict[str, list[Piece]] = {"train": [], "valid": [], "test": []}
+    for p in pieces:
+        h = int(hashlib.sha1(p.name.encode()).hexdigest(), 16) % 10
+        out["valid" if h == 0 and len(pieces) > 1 else "train"].append(p)
+    if not out["valid"]:
+        out["valid"] = out["train"][-1:]
+    return out

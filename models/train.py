@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import build, transpose, transpose_ok
+from .data import build, from_midi_dir, transpose, transpose_ok
 from .model import FrameTransformer, ModelConfig
 from .tokens import ORDERS, PAD, SLOTS_PER_FRAME, TOKENIZER_VERSION, frame_inputs, frames_to_tokens
 
@@ -121,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="train the frame transformer on the chorales")
     ap.add_argument("--order", choices=sorted(ORDERS), default="react")
     ap.add_argument("--out", type=Path, default=Path("models/ckpt_react.pt"))
-    ap.add_argument("--resume", type=Path)
+    ap.add_argument("--resume", type=Path, help="continue this checkpoint")
+    ap.add_argument("--init", type=Path, help="fine-tune from these weights")
+    ap.add_argument("--data", type=Path, help="a folder of your own MIDI files (default: the "
+                    "Bach chorales)")
     ap.add_argument("--minutes", type=float, default=35.0, help="wall-clock budget")
     ap.add_argument("--steps", type=int, default=4000, help="schedule length (lr cosine)")
     ap.add_argument("--batch", type=int, default=24)
@@ -132,19 +135,26 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    data = build()
+    data = from_midi_dir(args.data) if args.data else build()
+    if args.init and not args.resume:  # fine-tune: start from trained weights, new schedule
+        ck = torch.load(args.init, weights_only=False)
+        ck.update(step=0, history=[], optimizer=None)
     if args.resume:
         ck = torch.load(args.resume, weights_only=False)
         cfg = ModelConfig(**ck["config"])
         order, seed, step, history = ck["order"], ck["seed"], ck["step"], ck["history"]
         out = args.resume
+    elif args.init:
+        cfg, order, seed, step, history = ModelConfig(**ck["config"]), ck["order"], args.seed, 0, []
+        out = args.out
     else:
         cfg, order, seed, step, history, out = ModelConfig(), args.order, args.seed, 0, [], args.out
     torch.manual_seed(seed + step)
     model = FrameTransformer(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.05)
-    if args.resume:
+    if args.resume or args.init:
         model.load_state_dict(ck["model"])
+    if args.resume and ck.get("optimizer"):
         opt.load_state_dict(ck["optimizer"])
     batches = Batches(data["train"], order, cfg.block_size, seed + step)
     print(f"model {model.n_params() / 1e6:.2f} M params, order {order}, "

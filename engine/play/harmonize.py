@@ -1,0 +1,98 @@
+"""Online harmonisation with the model: each frame's accompaniment is decided from the
+melody up to that frame only (react order), or before it (anticipate order).
+
+Used by ``improv harmonize`` and by the model benchmark. Torch-free: the model runs in
+onnxruntime through :class:`~engine.play.runtime.ModelRuntime`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .runtime import ModelRuntime
+
+PAD, REST, HOLD, LOW_PITCH = 0, 1, 2, 21  # the tokenizer's constants (models/tokens.py v1)
+VOICES = ("S", "A", "T", "B")  # frame column order
+RANGES = {"A": (52, 79), "T": (45, 72), "B": (33, 64)}  # accompaniment voice ranges (MIDI)
+
+
+@dataclass
+class HarmonizeSettings:
+    temperature: float = 0.8  # 0 = always the most likely token
+    top_p: float = 0.95  # nucleus sampling
+    seed: int = 0
+    no_crossing: bool = True  # bass <= tenor <= alto <= soprano (sounding pitches)
+
+
+def pitch_token(pitch: int) -> int:
+    return 3 + pitch - LOW_PITCH
+
+
+class VoiceMasks:
+    """Allowed next tokens per voice: its range, HOLD only while sounding, optional order."""
+
+    def __init__(self, vocab_size: int) -> None:
+        self.vocab_size = vocab_size
+        self.base = {}
+        for v, (lo, hi) in RANGES.items():
+            m = np.zeros(vocab_size, dtype=bool)
+            m[REST] = True
+            m[pitch_token(lo):pitch_token(hi) + 1] = True
+            self.base[v] = m
+        self._m = np.zeros(vocab_size, dtype=bool)
+
+    def mask(self, voice: str, sounding: dict, no_crossing: bool) -> np.ndarray:
+        m = self._m
+        m[:] = self.base[voice]
+        held = sounding.get(voice)
+        m[HOLD] = held is not None
+        if not no_crossing:
+            return m
+        below = {"A": "T", "T": "B", "B": None}[voice]
+        above = {"A": "S", "T": "A", "B": "T"}[voice]
+        lo = sounding.get(below) if below else None
+        hi = sounding.get(above)
+        if lo is not None:
+            m[3:pitch_token(lo)] = False
+        upper = m.copy() if hi is not None else None
+        if hi is not None:
+            m[pitch_token(hi) + 1:] = False
+            if not m[3:].any():  # no room between the neighbours: keep only the lower bound
+                m[:] = upper
+                hi = None
+        if held is not None:
+            m[HOLD] = (lo is None or held >= lo) and (hi is None or held <= hi)
+        return m
+
+
+def harmonize(rt: ModelRuntime, melody: np.ndarray, bar_pos: np.ndarray,
+              settings: HarmonizeSettings | None = None) -> np.ndarray:
+    """``melody``: per-frame soprano tokens; returns (n_frames, 4) tokens in S A T B order.
+    Frame t's accompaniment depends on melody frames <= t (react) or < t (anticipate)."""
+    s = settings or HarmonizeSettings()
+    rng = np.random.default_rng(s.seed)
+    masks = VoiceMasks(rt.vocab_size)
+    n = len(melody)
+    out = np.full((n, 4), REST, dtype=np.int64)
+    sounding: dict[str, int | None] = {v: None for v in VOICES}
+    rt.reset()
+    logits = None
+    for f in range(n):
+        metric = int(bar_pos[f])
+        for slot, voice in enumerate(rt.voice_order):
+            if voice == "S":
+                tok = int(melody[f])
+            elif logits is None:
+                tok = REST  # nothing to condition on yet (anticipate order, first frame)
+            else:
+                mask = masks.mask(voice, sounding, s.no_crossing)
+                tok = rt.sample(logits, rng, s.temperature, s.top_p, mask)
+            out[f, VOICES.index(voice)] = tok
+            if tok >= 3:
+                sounding[voice] = tok - 3 + LOW_PITCH
+            elif tok == REST:
+                sounding[voice] = None
+            logits = rt.feed(tok, slot, metric)
+    return out

@@ -1,0 +1,148 @@
+"""The model runtime: an onnxruntime session over the exported step graph, with its key/value
+cache preallocated once. The live engine never imports torch.
+
+``ModelRuntime.feed(token, slot, metric)`` appends one token and returns the logits for the
+next one (a reused buffer). When the context is full it re-primes: the cache restarts from
+the last ``keep_frames`` frames, fed again (the model was trained on windows that start
+anywhere). ``sample`` draws a token with temperature and top-p under a mask.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+SUPPORTED_FORMAT = "improv-step-v1"
+SUPPORTED_TOKENIZER = 1
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "improv_react_int8.onnx"
+
+
+class ModelFileError(RuntimeError):
+    """The model file or its metadata is missing, truncated or of another version."""
+
+
+def load_metadata(model_path: Path) -> dict:
+    """The JSON beside a model file (``improv_react_int8.onnx`` -> ``improv_react.json``)."""
+    stem = model_path.name.replace("_int8.onnx", "").replace("_fp32.onnx", "")
+    meta_path = model_path.with_name(stem + ".json")
+    if not model_path.exists():
+        raise ModelFileError(f"model file not found: {model_path}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise ModelFileError(f"model metadata not found: {meta_path}") from None
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"model metadata {meta_path} is not valid JSON: {exc}") from None
+    if meta.get("format") != SUPPORTED_FORMAT:
+        raise ModelFileError(f"{meta_path}: format {meta.get('format')!r}, expected "
+                             f"{SUPPORTED_FORMAT!r}")
+    if meta.get("tokenizer_version") != SUPPORTED_TOKENIZER:
+        raise ModelFileError(f"{meta_path}: tokenizer version {meta.get('tokenizer_version')},"
+                             f" this engine reads {SUPPORTED_TOKENIZER}")
+    return meta
+
+
+class ModelRuntime:
+    """One model session and its cache. Called from one thread (the improviser's)."""
+
+    def __init__(self, model_path: str | Path = DEFAULT_MODEL, threads: int = 1,
+                 keep_frames: int = 48) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(model_path)
+        self.meta = load_metadata(self.path)
+        cfg = self.meta["config"]
+        self.order = self.meta["order"]
+        self.voice_order = tuple(self.meta["voice_order"])
+        self.vocab_size = cfg["vocab_size"]
+        self.block = cfg["block_size"]
+        self.slots_per_frame = cfg["n_slots"]
+        self.n_metric = cfg["n_metric"]
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelFileError(f"cannot load model {self.path}: {exc}") from None
+        d_head = cfg["d_model"] // cfg["n_head"]
+        shape = (cfg["n_layer"], cfg["n_head"], self.block, d_head)
+        self.k = np.zeros(shape, dtype=np.float32)
+        self.v = np.zeros(shape, dtype=np.float32)
+        self._token = np.zeros(1, dtype=np.int64)
+        self._slot = np.zeros(1, dtype=np.int64)
+        self._metric = np.zeros(1, dtype=np.int64)
+        self._pos = np.zeros((), dtype=np.int64)
+        self._feeds = {"token": self._token, "slot": self._slot, "metric": self._metric,
+                       "pos": self._pos, "k_cache": self.k, "v_cache": self.v}
+        self._hist = np.zeros((self.block, 3), dtype=np.int64)  # token, slot, metric
+        self.keep = (keep_frames * self.slots_per_frame) % self.block or self.block // 2
+        self.logits = np.zeros(self.vocab_size, dtype=np.float32)
+        self.pos = 0
+        self.reprimes = 0
+
+    def reset(self) -> None:
+        """Forget the context (a new performance)."""
+        self.pos = 0
+        self.k[:] = 0.0
+        self.v[:] = 0.0
+
+    def _run(self, token: int, slot: int, metric: int) -> None:
+        self._token[0], self._slot[0], self._metric[0] = token, slot, metric % self.n_metric
+        self._pos[...] = self.pos
+        logits, k_new, v_new = self.session.run(None, self._feeds)
+        self.k[:, :, self.pos] = k_new
+        self.v[:, :, self.pos] = v_new
+        self._hist[self.pos] = (token, slot, metric)
+        self.logits[:] = logits
+        self.pos += 1
+
+    def feed(self, token: int, slot: int, metric: int) -> np.ndarray:
+        """Append one token; return the logits of the next (reused buffer)."""
+        if self.pos >= self.block:
+            self._reprime()
+        self._run(token, slot, metric)
+        return self.logits
+
+    def rewind(self, pos: int) -> None:
+        """Forget every token from ``pos`` on (to re-plan from there): cache slots at and
+        after ``pos`` are masked out by the graph, so nothing needs clearing."""
+        if not 0 <= pos <= self.pos:
+            raise ValueError(f"cannot rewind to {pos}: the context holds 0..{self.pos}")
+        self.pos = pos
+
+    def _reprime(self) -> None:
+        kept = self._hist[self.block - self.keep:].copy()
+        self.reset()
+        self.reprimes += 1
+        for token, slot, metric in kept:
+            self._run(int(token), int(slot), int(metric))
+
+    @staticmethod
+    def sample(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
+               top_p: float = 1.0, mask: np.ndarray | None = None) -> int:
+        """A token from ``logits``: ``mask`` (bool, True = allowed), temperature (0 = argmax),
+        nucleus ``top_p``."""
+        z = logits.astype(np.float64)
+        if mask is not None:
+            if not mask.any():
+                raise ValueError("the mask allows no token")
+            z = np.where(mask, z, -np.inf)
+        if temperature <= 0:
+            return int(np.argmax(z))
+        z = (z - z.max()) / temperature
+        p = np.exp(z)
+        p /= p.sum()
+        if top_p < 1.0:
+            order = np.argsort(-p)
+            cum = np.cumsum(p[order])
+            cut = int(np.searchsorted(cum, top_p)) + 1
+            keep = order[:cut]
+            q = np.zeros_like(p)
+            q[keep] = p[keep]
+            p = q / q.sum()
+        return int(rng.choice(len(p), p=p))
