@@ -37,6 +37,8 @@ def _overrides(args: argparse.Namespace) -> dict:
            if getattr(args, flag, None) is not None}
     if getattr(args, "midi_clock_out", False):
         out["midi.clock_out"] = True
+    if getattr(args, "thru", False):
+        out["midi.thru"] = True
     osc_out = getattr(args, "osc_out", None)
     if osc_out is not None:
         out["osc.out"] = None if osc_out.lower() == "none" else osc_out
@@ -74,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .live import LiveSession
 
     cfg = load(args.config, _overrides(args))
-    session = LiveSession(cfg, thru=args.thru)
+    session = LiveSession(cfg, thru=cfg.midi.thru)
     session.install_signal_handlers()
     print(session.describe(), flush=True)
     try:
@@ -97,7 +99,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         if file_bpm is not None:
             overrides["tempo.bpm"] = round(file_bpm, 3)
     cfg = load(args.config, overrides)
-    result = render(path, cfg, thru=args.thru)
+    result = render(path, cfg, thru=cfg.midi.thru)
     out = save_midi(result.sent, args.output)
     notes = note_pairs(result.sent)
     print(f"wrote {out}: {len(notes)} notes over {result.duration_sec:.1f} s")

@@ -7,6 +7,7 @@ Unknown keys and wrong types are errors that name the key, e.g.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -35,6 +36,7 @@ class MidiConfig:
     output: str = "virtual"  # port to play into (name substring), or "virtual" (others connect)
     client_name: str = "improv"  # client name shown by the MIDI system
     clock_out: bool = False  # send MIDI clock (24 ppqn, start/stop/song position)
+    thru: bool = False  # echo the player's notes on MIDI channel 1
 
 
 @dataclass
@@ -85,30 +87,46 @@ class Config:
     tempo: TempoConfig = field(default_factory=TempoConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
-    seed: int = 0  # random seed: the same input and seed give the same notes, live or offline
+    seed: int = 0  # for the model's sampling (the baseline is deterministic without it)
 
     def validate(self) -> Config:
         """Check values that types alone cannot; raise ConfigError naming the key."""
+        for key, lo, hi in _RANGES:
+            section, name = key.split(".")
+            value = getattr(getattr(self, section), name)
+            if not (math.isfinite(value) and lo <= value <= hi):
+                raise ConfigError(f"{key} must be within {lo:g}..{hi:g} (got {value!r})")
         if self.midi.api not in MIDI_APIS:
             raise ConfigError(
                 f"midi.api must be one of {', '.join(MIDI_APIS)} (got {self.midi.api!r})"
             )
-        if not (20.0 <= self.tempo.bpm <= 400.0):
-            raise ConfigError(f"tempo.bpm must be within 20..400 (got {self.tempo.bpm:g})")
-        if self.tempo.beats_per_bar < 1:
-            raise ConfigError("tempo.beats_per_bar must be >= 1")
-        if self.audio.blocksize <= 0 or self.audio.samplerate <= 0:
-            raise ConfigError("audio.blocksize and audio.samplerate must be positive")
-        if not (0 <= self.osc.port <= 65535):
-            raise ConfigError(f"osc.port must be within 0..65535 (got {self.osc.port})")
         if self.osc.out is not None:
-            parse_host_port(self.osc.out, "osc.out")
+            host, port = parse_host_port(self.osc.out, "osc.out")
+            if port == self.osc.port and host in (self.osc.host, "localhost", "127.0.0.1"):
+                raise ConfigError("osc.out must not be improv's own OSC input (a feedback loop)")
         if self.scheduler.lookahead_sec <= self.scheduler.input_slack_sec:
             raise ConfigError("scheduler.lookahead_sec must exceed scheduler.input_slack_sec")
-        for key in ("bass_velocity", "chord_velocity"):
-            if not (1 <= getattr(self.baseline, key) <= 127):
-                raise ConfigError(f"baseline.{key} must be within 1..127")
         return self
+
+
+# numeric settings: key, lowest, highest (TOML allows nan and inf: both are refused)
+_RANGES = (
+    ("tempo.bpm", 20.0, 400.0),
+    ("tempo.beats_per_bar", 1, 16),
+    ("audio.samplerate", 8000, 192000),
+    ("audio.blocksize", 16, 4096),
+    ("audio.channel", 0, 63),
+    ("osc.port", 0, 65535),
+    ("scheduler.spin_sec", 0.0, 0.005),
+    ("scheduler.rt_priority", 0, 99),
+    ("scheduler.lookahead_sec", 0.005, 1.0),
+    ("scheduler.input_slack_sec", 0.0, 0.5),
+    ("baseline.bass_velocity", 1, 127),
+    ("baseline.chord_velocity", 1, 127),
+    ("baseline.window_beats", 1.0, 64.0),
+    ("baseline.key_window_beats", 1.0, 120.0),
+    ("baseline.stop_after_beats", 0.5, 64.0),
+)
 
 
 def parse_host_port(text: str, key: str = "address") -> tuple[str, int]:

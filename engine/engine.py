@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 STOPPED, ARMED, PLAYING = "stopped", "armed", "playing"
 MAX_MIDI_PER_STEP = 4096
 AUDIO_ONSET = -1  # pitch value of an audio onset in the pending-event queue
+AUDIO_ACTIVITY_SEC = 0.1  # while sound goes on, note activity this often
 
 
 class Engine:
@@ -114,7 +115,9 @@ class Engine:
             self._hist_frames = 0  # absolute frame count written into _hist
             self.gate = LevelGate(audio_samplerate)
             self._audio_t0_sec: float | None = None
+            self._last_audio_activity_t_sec = float("-inf")
         self._next_health_t_sec = 0.0
+        self._clock_stop_t_sec = float("-inf")
         self._out_lost = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -229,6 +232,9 @@ class Engine:
         if data[0] == SYSEX:
             c.midi_in_sysex += 1
             return
+        if any(b > 0x7F for b in data[1:]):
+            c.midi_in_invalid += 1  # a data byte with the status bit set: never forwarded
+            return
         if is_note_on(data):
             self.midi_in_delay.add(now - t_sec)
             self._onset(t_sec)
@@ -262,9 +268,11 @@ class Engine:
         self._pending.clear()
         self.last_activity_t_sec = t_sec
         if self.cfg.midi.clock_out:
-            self.scheduler.submit(t_sec, RAW_EV, (SONG_POSITION, 0, 0))
-            self.scheduler.submit(t_sec, RAW_EV, (CLOCK_START,))
-            self._clock_ticks(0)
+            # never restart before a stop still pending from the last phrase
+            t_start = max(t_sec, self._clock_stop_t_sec)
+            self.scheduler.submit(t_start, RAW_EV, (SONG_POSITION, 0, 0))
+            self.scheduler.submit(t_start, RAW_EV, (CLOCK_START,))
+            self._clock_ticks(0, not_before_sec=t_start)
 
     def _read_audio(self) -> None:
         ring, sr = self.audio_ring, self.audio_samplerate
@@ -278,17 +286,20 @@ class Engine:
             if self._audio_t0_sec is None:
                 self._audio_t0_sec = arrival_t_sec - (first_frame + n) / sr
             self.counters.audio_blocks += 1
-            i = self._hist_frames % n_hist
+            i = first_frame % n_hist  # by frame index: a dropped block leaves a gap, not a shift
             k = min(n, n_hist - i)
             self._hist[i:i + k] = self._block[:k]
             self._hist[: n - k] = self._block[k:]
             self._hist_frames = first_frame + n
+            t_sec = self._audio_t0_sec + first_frame / sr
             if self.gate.process(self._block):
-                t_sec = self._audio_t0_sec + first_frame / sr
                 self._onset(t_sec)
-                if self.state == PLAYING:
-                    velocity = int(min(127, 127 * self.gate.peak))
-                    self._pending.append((t_sec, AUDIO_ONSET, velocity))
+            if (self.state == PLAYING and self.gate.peak >= self.gate.release
+                    and t_sec - self._last_audio_activity_t_sec >= AUDIO_ACTIVITY_SEC):
+                # sound goes on (legato, ringing): the player is still playing
+                self._last_audio_activity_t_sec = t_sec
+                velocity = int(min(127, 127 * self.gate.peak))
+                self._pending.append((t_sec, AUDIO_ONSET, velocity))
 
     def _audio_chroma(self, beat_index: int, t_cut_sec: float) -> None:
         """Add the chroma of the n_fft samples before ``t_cut_sec`` to ``beat_index``."""
@@ -331,6 +342,11 @@ class Engine:
                 self.state = ARMED
                 if self.cfg.midi.clock_out:
                     self.scheduler.submit(t_beat, RAW_EV, (CLOCK_STOP,))
+                    self._clock_stop_t_sec = t_beat
+                back = list(self._pending)  # stamped after t_cut: they came back already
+                if back:
+                    self._onset(back[0][0])  # the same, whenever these were read
+                    self._pending.extend(back)
                 return
             recent = self.profile.window(b, b_cfg.window_beats, half_life_beats=2.0).copy()
             key = self.profile.window(b, b_cfg.key_window_beats)
@@ -345,11 +361,12 @@ class Engine:
                 self._clock_ticks(b)
             self.next_beat = b + 1
 
-    def _clock_ticks(self, beat_index: int) -> None:
+    def _clock_ticks(self, beat_index: int, not_before_sec: float = float("-inf")) -> None:
         ppqn = protocol.MIDI_CLOCK_PPQN
         for k in range(ppqn):
             t = self.tempo.t_sec(beat_index + k / ppqn)
-            self.scheduler.submit(t, RAW_EV, (CLOCK_TICK,))
+            if t >= not_before_sec:
+                self.scheduler.submit(t, RAW_EV, (CLOCK_TICK,))
 
     def _check_output(self) -> None:
         alive = self.midi_out.peer_alive()

@@ -112,7 +112,7 @@ class LiveSession:
                     engine.step(now)
                 except Exception:
                     engine.counters.thread_errors += 1
-                    engine.scheduler.command("panic")
+                    engine.scheduler.command("panic")  # rate-limited in the scheduler
                     if errors_logged < 10:
                         errors_logged += 1
                         log.exception("engine error: notes released, still running")

@@ -36,6 +36,7 @@ CMD_RECONNECT = "reconnect"  # reopen the MIDI output port
 CMD_QUIT = "quit"
 
 LATE_SEC = 0.001  # an event sent later than this counts in late_events
+PANIC_GAP_SEC = 0.1  # channel-wide all-notes-off at most this often
 
 
 class Scheduler:
@@ -65,6 +66,7 @@ class Scheduler:
         self._seq = itertools.count()
         self._note_ids = itertools.count(1)
         self._used_channels: set[int] = set()
+        self._last_all_off_t_sec = float("-inf")
         self._thread: threading.Thread | None = None
 
     # -- producers (any thread) ---------------------------------------------------------------
@@ -116,8 +118,14 @@ class Scheduler:
             self._running = False
 
     def release_all(self, hard: bool = False) -> None:
-        """Note-off every held note, then all-notes-off (panic: on all 16 channels, hard)."""
+        """Note-off every held note, then all-notes-off (panic: on all 16 channels, hard).
+        The channel-wide messages go out at most every PANIC_GAP_SEC: repeated panics (an
+        error on every event, a flood of /improv/panic) must not flood the output."""
         self.held.release_all(self._send)
+        now = self.clock.now()
+        if now - self._last_all_off_t_sec < PANIC_GAP_SEC:
+            return
+        self._last_all_off_t_sec = now
         channels = range(16) if hard else sorted(self._used_channels)
         all_notes_off(self._send, channels, hard=hard)
 
@@ -176,7 +184,7 @@ class Scheduler:
             return
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
-        except OSError:
+        except (OSError, OverflowError, ValueError):
             self.counters.rt_denied = 1  # runs at normal priority; reported in status
 
     def _loop(self) -> None:
@@ -197,7 +205,8 @@ class Scheduler:
                     pass  # spin the last fraction of a millisecond
                 self._run_due(t_next)
             except Exception:
-                log.exception("scheduler thread error: releasing all notes")
+                if self.counters.thread_errors < 10:
+                    log.exception("scheduler thread error: releasing all notes")
                 self._heap.clear()
                 try:
                     self.release_all(hard=True)

@@ -11,13 +11,14 @@ COUNTER_NAMES = (
     "bad_messages",  # OSC messages refused (unknown address, wrong types, undecodable)
     "midi_in",  # MIDI messages received from the player
     "midi_in_sysex",  # of which sysex (counted, not interpreted)
+    "midi_in_invalid",  # of which malformed (a data byte >= 0x80): dropped
     "midi_in_overflow",  # messages the MIDI input queue reported lost
     "midi_out_errors",  # sends that raised (port gone, ...)
     "midi_out_lost",  # times the output port's peer vanished
     "audio_blocks",  # audio blocks received
     "audio_overflow",  # audio blocks dropped because the ring was full
     "rt_denied",  # 1 if SCHED_FIFO was refused and the scheduler runs at normal priority
-    "thread_errors",  # exceptions caught in an engine thread (each also panics)
+    "thread_errors",  # exceptions caught in the engine or scheduler thread (each panics)
 )
 
 

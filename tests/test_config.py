@@ -77,3 +77,18 @@ def test_cli_start_up_errors_are_one_line(args, fragment, tmp_path):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("key, value", [
+    ("scheduler.lookahead_sec", float("nan")), ("scheduler.lookahead_sec", float("inf")),
+    ("baseline.stop_after_beats", float("inf")), ("baseline.window_beats", 1e9),
+    ("audio.blocksize", 100000), ("scheduler.rt_priority", 2**40), ("tempo.bpm", float("nan")),
+])
+def test_non_finite_and_out_of_range_numbers_are_refused(key, value):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load(overrides={key: value})
+
+
+def test_osc_output_must_not_feed_back_into_the_input():
+    with pytest.raises(ConfigError, match="feedback"):
+        load(overrides={"osc.out": "127.0.0.1:9000"})

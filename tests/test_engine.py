@@ -21,6 +21,7 @@ class Rig:
         self.engine.start()
         self._last_t = 0.0
         self.t = 0.0
+        self.events = []
 
     def play(self, events):
         self.events = sorted(events, key=lambda e: e.t_sec)
@@ -108,3 +109,41 @@ def test_status_reports_state_and_counters():
     assert args[0] == "armed"
     names = args[1::2]
     assert "notes_sent" in names and "late_events" in names and "xruns" in names
+
+
+def test_malformed_midi_is_dropped_and_counted():
+    from engine.events import MidiMessage
+
+    rig = Rig(**{"midi.thru": True})
+    rig.engine.thru = True
+    rig.play([MidiMessage(0.1, (0x90, 0x90, 0x40)), MidiMessage(0.2, (0x90, 60, 200)),
+              MidiMessage(0.3, (0x90, 62, 90)), MidiMessage(0.5, (0x80, 62, 0))])
+    rig.run_until(0.6)
+    assert rig.engine.counters.midi_in_invalid == 2
+    player = [m.data for m in rig.out.sent if m.data[0] & 0x0F == 0 and m.data[0] < 0xB0]
+    assert player == [(0x90, 62, 90), (0x80, 62, 0)]
+
+
+def test_repeated_panics_do_not_flood_the_output():
+    rig = Rig()
+    for _ in range(200):
+        rig.control(protocol.PANIC)
+    rig.run_until(0.01)
+    ccs = [m for m in rig.out.sent if m.data[0] & 0xF0 == 0xB0]
+    assert len(ccs) == 16 * 3  # one channel-wide burst, not 200
+
+
+def test_audio_player_holding_a_long_note_keeps_the_band_playing(tmp_path):
+    import numpy as np
+
+    from engine.io.files import write_wav
+    from engine.offline import render
+
+    sr = 48000
+    t = np.arange(int(10 * sr)) / sr
+    x = (0.3 * np.sin(2 * np.pi * 261.6 * t) * (t > 0.5)).astype(np.float32)  # one long note
+    path = tmp_path / "long.wav"
+    write_wav(path, x, sr)
+    result = render(path, load(overrides={"tempo.bpm": 120.0}))
+    bass = [n[0] for n in note_pairs(result.sent) if n[2] == protocol.ROLE_CHANNELS["bass"]]
+    assert bass and max(bass) > 9.0  # still playing near the end, not only the first beats

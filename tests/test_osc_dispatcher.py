@@ -137,3 +137,10 @@ def test_check_args_coercions():
     assert check_args(("f",), [True]) is None
     assert check_args(("", "f"), []) == []
     assert check_args(("", "f"), [120]) == [120.0]
+
+
+def test_our_own_output_echoed_back_is_counted_not_answered(setup):
+    engine, d, monitor = setup
+    replies = d.call_handlers_for_packet(build_msg(protocol.ERROR, ["/x", "y"]).dgram, SENDER)
+    assert replies == [] and monitor == []  # answering would start a feedback storm
+    assert engine.counters.bad_messages == 1

@@ -93,6 +93,9 @@ class ImprovDispatcher(Dispatcher):
             return [self._error(address, "address patterns are not accepted")]
         route = protocol.IN_ROUTES.get(address)
         if route is None:
+            if address in protocol.OUT_ROUTES:  # our own output echoed back: never answer it
+                self.counters.bad_messages += 1  # (answering could start a feedback storm)
+                return []
             return [self._error(address, "unknown address")]
         coerced = check_args(route.signatures, args)
         if coerced is None:
@@ -159,9 +162,11 @@ class OscSender:
     """OSC out (monitoring): ``send(address, args)`` never raises; failures are counted."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
+        try:  # resolve once: never a name lookup on the scheduler thread
+            family, _, _, _, self.target = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        except socket.gaierror as exc:
+            raise OSError(f"cannot resolve OSC output host {host!r}: {exc}") from None
         self.errors = 0
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
 

@@ -29,7 +29,7 @@ class LevelGate:
 
     def process(self, block: np.ndarray) -> bool:
         """Engine thread. ``block`` is 1-D float32; allocates nothing."""
-        peak = float(np.max(np.abs(block))) if block.shape[0] else 0.0
+        peak = max(float(block.max()), -float(block.min())) if block.shape[0] else 0.0
         self.peak = peak
         if self._open:
             if peak < self.release:
