@@ -40,11 +40,16 @@ def measures(frames: np.ndarray) -> dict:
     p = sounding_pitches(frames)
     mel, acc = p[:, 0], p[:, 1:]
     both = (mel > 0) & (acc > 0).any(axis=1)
-    fit = echo = distinct = 0
+    fit = echo = distinct = fit_moving = n_moving = 0
+    melody_onset = frames[:, 0] >= 3
     for f in np.nonzero(both)[0]:
         a_pcs = {int(x) % 12 for x in acc[f] if x > 0}
         m_pc = int(mel[f]) % 12
-        fit += fits_chord(a_pcs | {m_pc})
+        ok = fits_chord(a_pcs | {m_pc})
+        fit += ok
+        if melody_onset[f]:  # the melody moves here: where anticipating is hard
+            n_moving += 1
+            fit_moving += ok
         echo += a_pcs == {m_pc}
         distinct += len(a_pcs)
     n_both = int(both.sum())
@@ -64,6 +69,7 @@ def measures(frames: np.ndarray) -> dict:
     return {
         "frames": len(frames), "frames_both": n_both,
         "chord_fit": fit, "echo": echo, "distinct_pcs": distinct,
+        "fit_moving": fit_moving, "frames_moving": n_moving,
         "moves": moves, "parallels": parallels,
         "silent_voice_frames": int((acc_tokens == REST).sum()),
         "voice_frames": int(acc_tokens.size),
@@ -77,6 +83,7 @@ def summarize(per_piece: list[dict]) -> dict:
     nb = max(1, s["frames_both"])
     return {
         "chord_fit": s["chord_fit"] / nb,
+        "chord_fit_melody_moves": s["fit_moving"] / max(1, s["frames_moving"]),
         "echo": s["echo"] / nb,
         "distinct_pcs": s["distinct_pcs"] / nb,
         "parallels_per_100_moves": 100.0 * s["parallels"] / max(1, s["moves"]),

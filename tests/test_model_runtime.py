@@ -172,3 +172,23 @@ def test_awkward_melody_files(tmp_path):
 def _no_leftovers(tmp_path):
     yield
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_scale_lock_is_respected(rt, melody):
+    c_major = (0, 2, 4, 5, 7, 9, 11)
+    out = harmonize(rt, melody.tokens[:96], melody.bar_pos[:96],
+                    HarmonizeSettings(seed=2, scale=c_major))
+    struck = out[:, 1:][out[:, 1:] >= 3] - 3 + 21
+    assert len(struck) and all(p % 12 in c_major for p in struck)
+
+
+def test_plan_ahead_then_replan_from_real_notes(rt, melody):
+    from engine.play.harmonize import plan_ahead
+
+    rng = np.random.default_rng(0)
+    harmonize(rt, melody.tokens[:32], melody.bar_pos[:32])
+    mark = rt.pos
+    plan = plan_ahead(rt, 16, melody.bar_pos[32:48], {}, rng)
+    assert plan.shape == (16, 4) and rt.pos == mark + 64
+    rt.rewind(mark)  # the player's real frames arrive: plan again from there
+    assert rt.pos == mark

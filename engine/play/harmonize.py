@@ -24,6 +24,7 @@ class HarmonizeSettings:
     top_p: float = 0.95  # nucleus sampling
     seed: int = 0
     no_crossing: bool = True  # bass <= tenor <= alto <= soprano (sounding pitches)
+    scale: tuple[int, ...] | None = None  # key/scale lock: allowed pitch classes (None = all)
 
 
 def pitch_token(pitch: int) -> int:
@@ -31,15 +32,17 @@ def pitch_token(pitch: int) -> int:
 
 
 class VoiceMasks:
-    """Allowed next tokens per voice: its range, HOLD only while sounding, optional order."""
+    """Allowed next tokens per voice: its range (and scale), HOLD only while sounding,
+    optionally no voice crossing."""
 
-    def __init__(self, vocab_size: int) -> None:
+    def __init__(self, vocab_size: int, scale: tuple[int, ...] | None = None) -> None:
         self.vocab_size = vocab_size
         self.base = {}
         for v, (lo, hi) in RANGES.items():
             m = np.zeros(vocab_size, dtype=bool)
             m[REST] = True
-            m[pitch_token(lo):pitch_token(hi) + 1] = True
+            for p in range(lo, hi + 1):
+                m[pitch_token(p)] = scale is None or p % 12 in scale
             self.base[v] = m
         self._m = np.zeros(vocab_size, dtype=bool)
 
@@ -73,7 +76,7 @@ def harmonize(rt: ModelRuntime, melody: np.ndarray, bar_pos: np.ndarray,
     Frame t's accompaniment depends on melody frames <= t (react) or < t (anticipate)."""
     s = settings or HarmonizeSettings()
     rng = np.random.default_rng(s.seed)
-    masks = VoiceMasks(rt.vocab_size)
+    masks = VoiceMasks(rt.vocab_size, s.scale)
     n = len(melody)
     out = np.full((n, 4), REST, dtype=np.int64)
     sounding: dict[str, int | None] = {v: None for v in VOICES}
@@ -95,4 +98,35 @@ def harmonize(rt: ModelRuntime, melody: np.ndarray, bar_pos: np.ndarray,
             elif tok == REST:
                 sounding[voice] = None
             logits = rt.feed(tok, slot, metric)
+    return out
+
+
+def plan_ahead(rt: ModelRuntime, n_frames: int, bar_pos: np.ndarray, sounding: dict,
+               rng: np.random.Generator, settings: HarmonizeSettings | None = None) -> np.ndarray:
+    """Continue the runtime's context ``n_frames`` frames into the future, predicting the
+    player's melody too; return (n_frames, 4) tokens (S A T B). The caller remembers
+    ``rt.pos`` before and ``rt.rewind``s to it when the player's real notes arrive, then
+    feeds those and plans again: predicted frames are replaced, nothing sent is changed.
+    ``bar_pos``: metric positions of the planned frames; ``sounding``: pitch per voice now."""
+    s = settings or HarmonizeSettings()
+    masks = VoiceMasks(rt.vocab_size, s.scale)
+    melody_mask = np.zeros(rt.vocab_size, dtype=bool)
+    melody_mask[REST] = True
+    melody_mask[pitch_token(55):pitch_token(88) + 1] = True
+    out = np.full((n_frames, 4), REST, dtype=np.int64)
+    logits = rt.logits
+    for f in range(n_frames):
+        for slot, voice in enumerate(rt.voice_order):
+            if voice == "S":
+                m = melody_mask.copy()
+                m[HOLD] = sounding.get("S") is not None
+            else:
+                m = masks.mask(voice, sounding, s.no_crossing)
+            tok = rt.sample(logits, rng, s.temperature, s.top_p, m)
+            out[f, VOICES.index(voice)] = tok
+            if tok >= 3:
+                sounding[voice] = tok - 3 + LOW_PITCH
+            elif tok == REST:
+                sounding[voice] = None
+            logits = rt.feed(tok, slot, int(bar_pos[f]))
     return out
