@@ -224,6 +224,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_beats(args: argparse.Namespace) -> int:
+    """Beats (or onsets) as the causal tracker committed them, one time in seconds a line."""
+    from .io.files import InputFileError, read_wav
+    from .listen.track import beats_of_audio, beats_of_midi, onsets_of_audio
+
+    path = Path(args.input)
+    suffix = path.suffix.lower()
+    if suffix == ".wav":
+        samples, sr = read_wav(path)
+        times = onsets_of_audio(samples, sr) if args.onsets else beats_of_audio(samples, sr)
+    elif suffix in (".mid", ".midi"):
+        if args.onsets:
+            from .events import is_note_on
+            from .io.files import read_midi
+
+            events, _ = read_midi(path)
+            times = [e.t_sec for e in events if is_note_on(e.data)]
+        else:
+            times = beats_of_midi(str(path))
+    else:
+        raise InputFileError(f"cannot track {path.name}: expected a .wav, .mid or .midi file")
+    print("\n".join(f"{t:.3f}" for t in times))
+    return 0
+
+
 def cmd_protocol(args: argparse.Namespace) -> int:
     print(protocol_table())
     return 0
@@ -278,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("beats", help="print the beats the causal tracker commits, one a line")
+    p.add_argument("input", metavar="INPUT.wav|INPUT.mid")
+    p.add_argument("--onsets", action="store_true", help="print the onsets instead")
+    p.set_defaults(func=cmd_beats)
 
     p = sub.add_parser("harmonize", help="add alto, tenor and bass to a melody, online")
     p.add_argument("melody", metavar="MELODY.mid")

@@ -9,7 +9,7 @@ from engine.events import SentMidi
 from engine.io.files import read_midi
 from engine.offline import note_pairs
 
-COMMANDS = ["devices", "run", "render", "demo", "harmonize", "train", "protocol"]
+COMMANDS = ["devices", "run", "render", "demo", "beats", "harmonize", "train", "protocol"]
 
 
 def test_help_lists_every_command():

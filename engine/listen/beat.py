@@ -1,0 +1,183 @@
+"""A causal beat tracker: a bar-pointer state space over (beat period, position in the beat),
+filtered forward frame by frame (no look-ahead, no revision), on an onset-strength stream.
+
+Each state is a beat period ``T`` (frames per beat, every integer between the fastest and
+the slowest tempo) and a position ``p`` in ``0..T-1``. The pointer advances one position per
+frame; at the end of a beat it may move to a neighbouring period (probability falling with
+the tempo ratio, ``transition_lambda``). Frames in the first ``1/observation_lambda`` of a beat
+are "beat" states: they are likely where the onset activation is high. The forward
+probabilities are one numba ``nogil`` kernel per frame, with every buffer made once.
+
+A beat is committed when the most probable state passes the end of a beat; the tracker also
+says when it expects the next one (``next_beat_frame``), its tempo, phase and confidence.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(nogil=True, cache=True)
+def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, tempo_w, boundary):
+    """One frame of forward filtering; returns the index of the most probable state."""
+    n_int = intervals.shape[0]
+    # probability leaving each beat end
+    for i in range(n_int):
+        boundary[i] = fwd[first[i] + intervals[i] - 1]
+    for i in range(n_int):
+        base = first[i]
+        for p in range(intervals[i] - 1, 0, -1):
+            new[base + p] = fwd[base + p - 1]
+        s = 0.0
+        for j in range(n_int):
+            s += boundary[j] * trans[j, i]
+        new[base] = s
+    # observation: how likely an onset (act) or a gap (1 - act) is at each position
+    total = 0.0
+    for k in range(new.shape[0]):
+        v = new[k] * (act * weight[k] + (1.0 - act) * silent_w[k]) * tempo_w[k]
+        new[k] = v
+        total += v
+    best = 0
+    best_v = -1.0
+    inv = 1.0 / total if total > 0 else 0.0
+    for k in range(new.shape[0]):
+        v = new[k] * inv
+        fwd[k] = v
+        if v > best_v:
+            best_v = v
+            best = k
+    return best
+
+
+class BeatTracker:
+    """``process(activations) -> list of beat frame indices committed``. Engine thread.
+
+    ``activations`` are onset strengths (any scale): they are normalised to (0, 1) by an
+    adaptive level, so silence stays silence and loud passages do not saturate.
+    """
+
+    def __init__(self, fps: int = 100, min_bpm: float = 50.0, max_bpm: float = 220.0,
+                 transition_lambda: float = 100.0, beat_frames: int = 2, hold: float = 0.5,
+                 onset_p: tuple[float, float, float, float] = (1.0, 0.3, 0.15, 0.02),
+                 observation_lambda: float = 16.0, beat_gap_cost: float = 0.3,
+                 prior_strength: float = 1.0,
+                 prior_bpm: float = 110.0, prior_octaves: float = 1.0, floor: float = 1.0,
+                 scale: float = 3.0, hold_beats: float = 4.0) -> None:
+        self.fps = fps
+        lo = int(np.floor(60.0 * fps / max_bpm))
+        hi = int(np.ceil(60.0 * fps / min_bpm))
+        self.intervals = np.arange(lo, hi + 1, dtype=np.int64)
+        self.first = np.concatenate([[0], np.cumsum(self.intervals)[:-1]]).astype(np.int64)
+        n_states = int(self.intervals.sum())
+        ratio = self.intervals[None, :] / self.intervals[:, None]
+        trans = np.exp(-transition_lambda * np.abs(ratio - 1.0))
+        self.trans = trans / trans.sum(axis=1, keepdims=True)
+        bpm = 60.0 * fps / self.intervals
+        prior = np.exp(-0.5 * (np.log2(bpm / prior_bpm) / prior_octaves) ** 2)
+        self._init = np.repeat(prior / self.intervals, self.intervals)
+        self._init /= self._init.sum()
+        self.hold = hold
+        self.floor = floor
+        self.hold_beats = hold_beats  # go on committing beats this long after the last onset
+        self.scale = scale
+        self.fwd = np.zeros(n_states)
+        self._new = np.zeros(n_states)
+        self._boundary = np.zeros(len(self.intervals))
+        self._state_interval = np.repeat(np.arange(len(self.intervals)), self.intervals)
+        self._state_pos = np.concatenate([np.arange(t) for t in self.intervals])
+        # Likelihood of an onset at each state: on the beat, the half beat, the quarter beats,
+        # elsewhere; and of a gap: 1/(lambda-1) everywhere (gaps are cheap, as in madmom's
+        # model) but on the beat, where a gap costs ``beat_gap_cost`` more.
+        p_beat, p_half, p_quarter, p_else = onset_p
+        w = np.full(n_states, p_else)
+        gap = np.full(n_states, 1.0 / (observation_lambda - 1.0))
+        for i, t in enumerate(self.intervals):
+            base = self.first[i]
+            for start, p in ((t // 4, p_quarter), (3 * t // 4, p_quarter), (t // 2, p_half),
+                             (0, p_beat)):
+                w[base + start:base + min(t, start + beat_frames)] = p
+            gap[base:base + min(t, beat_frames)] *= beat_gap_cost
+        self.weight = w
+        self.silent_w = gap
+        # the tempo prior, spread over each beat's frames so that no tempo is favoured for
+        # simply having more (or fewer) beats per second
+        self.tempo_w = np.repeat(prior ** (prior_strength / self.intervals), self.intervals)
+        self.beats_out: list[int] = []
+        self.reset()
+
+    def reset(self) -> None:
+        self.fwd[:] = self._init
+        self.frame = 0
+        self._level = 0.0
+        self._held = 0.0
+        self._last_pos = 0
+        self._last_beat = -(10**9)
+        self._last_onset = -(10**9)
+        self.best_state = 0
+        self.n_beats = 0
+
+    def _activation(self, x: float) -> float:
+        # adaptive level: a slow average of the onset strength, with a floor so that
+        # near-silence does not blow up into strong activations
+        level = self._level = 0.995 * self._level + 0.005 * x
+        # above the running level (the noise of ringing notes) counts, in units of the level
+        a = (x - self.floor * level) / (self.scale * level + 1e-9) if x > 1e-6 else 0.0
+        a = 0.0 if a < 0.0 else (a if a < 1.0 else 1.0)
+        # hold a peak for a few frames (causal): the beat states span `beat_frames` frames
+        self._held = max(a, self.hold * self._held)
+        return self._held
+
+    def process(self, onset_strengths: np.ndarray) -> list[int]:
+        """Advance one frame per value; return the frames of beats committed now (a reused
+        list)."""
+        out = self.beats_out
+        out.clear()
+        for x in onset_strengths:
+            act = self._activation(float(x))
+            if act > 0.5:
+                self._last_onset = self.frame
+            best = _forward_step(self.fwd, self._new, self.intervals, self.first, self.trans,
+                                 act, self.weight, self.silent_w, self.tempo_w,
+                                 self._boundary)
+            self.best_state = best
+            pos = int(self._state_pos[best])
+            period = int(self.intervals[self._state_interval[best]])
+            beat_frame = self.frame - pos  # the pointer crossed the beat `pos` frames ago
+            heard = self.frame - self._last_onset < self.hold_beats * period  # not silence
+            if pos < self._last_pos and beat_frame - self._last_beat > 0.6 * period and heard:
+                out.append(beat_frame)
+                self._last_beat = beat_frame
+                self.n_beats += 1
+            self._last_pos = pos
+            self.frame += 1
+        return out
+
+    @property
+    def period_frames(self) -> int:
+        return int(self.intervals[self._state_interval[self.best_state]])
+
+    @property
+    def tempo_bpm(self) -> float:
+        return 60.0 * self.fps / self.period_frames
+
+    @property
+    def phase(self) -> float:
+        """Position in the current beat, 0..1."""
+        return float(self._state_pos[self.best_state]) / self.period_frames
+
+    @property
+    def next_beat_frame(self) -> int:
+        """The frame at which the next beat is expected."""
+        return self.frame + self.period_frames - int(self._state_pos[self.best_state])
+
+    @property
+    def confidence(self) -> float:
+        """Probability mass of the most probable tempo and its neighbours (0..1); 0 once the
+        player has been silent longer than ``hold_beats``."""
+        if self.frame - self._last_onset >= self.hold_beats * self.period_frames:
+            return 0.0
+        i = int(self._state_interval[self.best_state])
+        lo, hi = max(0, i - 2), min(len(self.intervals) - 1, i + 2)
+        return float(self.fwd[self.first[lo]:self.first[hi] + self.intervals[hi]].sum())

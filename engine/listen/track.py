@@ -1,0 +1,65 @@
+"""File-level listening, the way the live engine listens: block by block, causally.
+
+``beats_of_audio`` / ``beats_of_midi`` return the beats as the tracker committed them while
+running (never revised); ``onsets_of_audio`` the peak-picked onsets. Used by ``improv beats``
+and ``bench/beats.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .beat import BeatTracker
+from .onset import OnsetDetector
+
+FPS = 100
+BLOCK = 128  # the live block size
+
+
+def beats_of_audio(samples: np.ndarray, samplerate: int, block: int = BLOCK) -> np.ndarray:
+    od = OnsetDetector(samplerate, fps=FPS)
+    bt = BeatTracker(fps=FPS)
+    beats = []
+    for i in range(0, len(samples), block):
+        for f in bt.process(od.process(samples[i:i + block])):
+            beats.append(od.frame_time_sec(f))
+    return np.array(beats)
+
+
+def onsets_of_audio(samples: np.ndarray, samplerate: int, block: int = BLOCK,
+                    threshold: float = 1.5) -> np.ndarray:
+    """Causal peak picking: a frame is an onset if it is a local maximum over the previous
+    3 frames and the next one, and above ``threshold`` x the recent mean (latency 1 frame)."""
+    od = OnsetDetector(samplerate, fps=FPS)
+    values = []
+    onsets = []
+    mean = 0.0
+    for i in range(0, len(samples), block):
+        for v in od.process(samples[i:i + block]):
+            values.append(float(v))
+            k = len(values) - 2  # decide the previous frame now that the next is known
+            mean = 0.98 * mean + 0.02 * values[-1]
+            if k >= 3:
+                c = values[k]
+                if (c >= max(values[k - 3:k]) and c > values[k + 1]
+                        and c > threshold * mean and c > 1e-3):
+                    onsets.append(od.frame_time_sec(k))
+    return np.array(onsets)
+
+
+def beats_of_midi(path: str) -> np.ndarray:
+    """The tracker on a MIDI file's note-ons (velocity-weighted impulses at 100 frames/s)."""
+    from ..events import is_note_on
+    from ..io.files import read_midi
+
+    events, _ = read_midi(path)
+    n_frames = int((events[-1].t_sec if events else 0.0) * FPS) + FPS
+    strengths = np.zeros(n_frames)
+    for e in events:
+        if is_note_on(e.data):
+            strengths[int(round(e.t_sec * FPS))] += e.data[2] / 127.0
+    bt = BeatTracker(fps=FPS)
+    beats = []
+    for i in range(0, n_frames, 4):
+        beats.extend(f / FPS for f in bt.process(strengths[i:i + 4]))
+    return np.array(beats)
