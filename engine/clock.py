@@ -84,6 +84,21 @@ class TempoMap:
         if len(self._beats) > self._max_segments:
             del self._beats[0], self._t_secs[0], self._spb[0]
 
+    def place(self, beat: float, t_sec: float, bpm: float) -> None:
+        """From ``beat`` on: ``beat`` falls at ``t_sec``, then ``bpm`` (a phase correction as
+        well as a tempo change; later segments are replaced). ``t_sec`` must lie after the
+        previous beat, so time keeps moving forward."""
+        spb = 60.0 / check_bpm(bpm)
+        earliest = self.t_sec(beat - 1.0) + 0.25 * spb
+        t_sec = max(t_sec, earliest)
+        i = bisect.bisect_left(self._beats, beat)
+        del self._beats[i:], self._t_secs[i:], self._spb[i:]
+        self._beats.append(beat)  # earlier beats keep their times (they may be scheduled)
+        self._t_secs.append(t_sec)
+        self._spb.append(spb)
+        if len(self._beats) > self._max_segments:
+            del self._beats[0], self._t_secs[0], self._spb[0]
+
     def t_sec(self, beat: float) -> float:
         """Clock time in seconds of ``beat``."""
         i = max(0, bisect.bisect_right(self._beats, beat) - 1)

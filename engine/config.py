@@ -58,6 +58,8 @@ class OscConfig:
 class TempoConfig:
     bpm: float = 100.0  # tempo until something (a control, later the tracker) changes it
     beats_per_bar: int = 4
+    follow: bool = False  # follow the beat tracker (else: the set tempo from the first note)
+    follow_confidence: float = 0.3  # below this tracker confidence, hold the tempo
 
 
 @dataclass
@@ -113,6 +115,7 @@ class Config:
 _RANGES = (
     ("tempo.bpm", 20.0, 400.0),
     ("tempo.beats_per_bar", 1, 16),
+    ("tempo.follow_confidence", 0.0, 1.0),
     ("audio.samplerate", 8000, 192000),
     ("audio.blocksize", 16, 4096),
     ("audio.channel", 0, 63),

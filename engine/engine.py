@@ -37,6 +37,7 @@ from .io.midi import MidiTimestamper
 from .io.ring import BlockRing
 from .listen.chroma import Chroma
 from .listen.gate import LevelGate
+from .listen.listener import Listener
 from .listen.profile import PitchProfile
 from .play.baseline import BaselineAccompanist
 from .scheduler import (
@@ -92,6 +93,10 @@ class Engine:
         self.tempo = TempoMap(config.tempo.bpm)
         self.bpm = config.tempo.bpm  # tempo for the next anchor
         self.profile = PitchProfile()
+        self.listener = Listener(audio_samplerate if audio_ring is not None else 0,
+                                 config.scheduler.input_slack_sec)
+        self.tracked_beats = 0
+        self.tracker_confidence = 0.0
         b = config.baseline
         self.baseline = BaselineAccompanist(
             config.tempo.beats_per_bar, b.bass, b.chords, b.bass_velocity, b.chord_velocity
@@ -179,6 +184,8 @@ class Engine:
         self._read_midi(now)
         if self.audio_ring is not None:
             self._read_audio()
+        self.listener.advance(now)
+        self._follow(now)
         self._decide(now)
         if self.live and now >= self._next_health_t_sec:
             self._check_output()
@@ -237,6 +244,7 @@ class Engine:
             return
         if is_note_on(data):
             self.midi_in_delay.add(now - t_sec)
+            self.listener.note_on(t_sec, data[2])
             self._onset(t_sec)
             if self.state == PLAYING:
                 self._pending.append((t_sec, data[1], data[2]))
@@ -292,6 +300,7 @@ class Engine:
             self._hist[: n - k] = self._block[k:]
             self._hist_frames = first_frame + n
             t_sec = self._audio_t0_sec + first_frame / sr
+            self.listener.audio(self._block, t_sec, first_frame, sr)
             if self.gate.process(self._block):
                 self._onset(t_sec)
             if (self.state == PLAYING and self.gate.peak >= self.gate.release
@@ -300,6 +309,26 @@ class Engine:
                 self._last_audio_activity_t_sec = t_sec
                 velocity = int(min(127, 127 * self.gate.peak))
                 self._pending.append((t_sec, AUDIO_ONSET, velocity))
+
+    def _follow(self, now: float) -> None:
+        """Tracked beats: counted, and with ``tempo.follow`` the tempo map's undecided beats
+        are placed on the tracker's prediction (decided ones keep their times)."""
+        tracker = self.listener.tracker
+        for t_beat in self.listener.take_beats():
+            self.tracked_beats += 1
+            self.tracker_confidence = tracker.confidence
+            if not (self.cfg.tempo.follow and self.state == PLAYING):
+                continue
+            if tracker.confidence < self.cfg.tempo.follow_confidence:
+                continue  # unsure: hold the tempo we have
+            bpm = min(max(tracker.tempo_bpm, 20.0), 400.0)
+            period = 60.0 / bpm
+            # the first undecided beat goes on the tracker's grid, at least a decision away
+            t_next = t_beat + period
+            t_min = now + self.cfg.scheduler.lookahead_sec
+            while t_next < t_min:
+                t_next += period
+            self.tempo.place(self.next_beat, t_next, bpm)
 
     def _audio_chroma(self, beat_index: int, t_cut_sec: float) -> None:
         """Add the chroma of the n_fft samples before ``t_cut_sec`` to ``beat_index``."""
@@ -356,7 +385,8 @@ class Engine:
                 channel = protocol.ROLE_CHANNELS[note.role]
                 self.scheduler.note(t_on, t_off - t_on, channel, note.pitch, note.velocity,
                                     note.role)
-            self.scheduler.submit(t_beat, OSC_EV, (protocol.BEAT, [b, self.tempo.bpm_at(b)]))
+            self.scheduler.submit(t_beat, OSC_EV, (protocol.BEAT, [
+                b, self.tempo.bpm_at(b), self.listener.tracker.phase, self.tracker_confidence]))
             if self.cfg.midi.clock_out:
                 self._clock_ticks(b)
             self.next_beat = b + 1

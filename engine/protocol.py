@@ -55,7 +55,7 @@ ROUTES: tuple[Route, ...] = (
     Route(VERSION, IN, ("",), "reply /improv/version with the protocol version"),
     Route(RECONNECT, IN, ("",), "reopen the MIDI output port (after its peer vanished)"),
     Route(NOTE, OUT, ("siif",), "a note sent: role pitch velocity duration_sec"),
-    Route(BEAT, OUT, ("if",), "a beat passed: index bpm"),
+    Route(BEAT, OUT, ("ifff",), "a beat passed: index bpm phase confidence"),
     Route(ERROR, OUT, ("ss",), "a bad message: address reason"),
     Route(STATUS, OUT, ("s(si)*",), "reply: state, then name/value pairs of counters"),
     Route(VERSION, OUT, ("i",), "reply: the protocol version"),

@@ -75,3 +75,13 @@ def test_virtual_clock_only_moves_forward():
     c.advance_to(2.0)
     c.advance_to(1.5)
     assert c.now() == 2.0
+
+
+def test_place_moves_future_beats_and_keeps_the_past():
+    tm = TempoMap(120.0)
+    before = tm.t_sec(3)
+    tm.place(4, 2.1, 100.0)  # beat 4 a little late, then 100 BPM
+    assert tm.t_sec(3) == before
+    assert tm.t_sec(4) == pytest.approx(2.1) and tm.t_sec(5) == pytest.approx(2.7)
+    tm.place(6, 0.0, 100.0)  # never before the previous beat
+    assert tm.t_sec(6) > tm.t_sec(5)

@@ -147,3 +147,39 @@ def test_audio_player_holding_a_long_note_keeps_the_band_playing(tmp_path):
     result = render(path, load(overrides={"tempo.bpm": 120.0}))
     bass = [n[0] for n in note_pairs(result.sent) if n[2] == protocol.ROLE_CHANNELS["bass"]]
     assert bass and max(bass) > 9.0  # still playing near the end, not only the first beats
+
+
+def accelerando_events(bpm0=96.0, bpm1=132.0, n_beats=48, start=0.5):
+    """Quarter notes (a C major arpeggio) whose tempo rises linearly beat by beat."""
+    from engine.events import MidiMessage
+
+    t, events, beat_times = start, [], []
+    tune = [60, 64, 67, 72, 65, 69, 72, 77, 67, 71, 74, 79]
+    for i in range(n_beats):
+        bpm = bpm0 + (bpm1 - bpm0) * i / (n_beats - 1)
+        beat_times.append(t)
+        events += [MidiMessage(t, (0x90, tune[i % 12], 90)),
+                   MidiMessage(t + 0.8 * 60 / bpm, (0x80, tune[i % 12], 0))]
+        t += 60.0 / bpm
+    return events, beat_times
+
+
+def bass_error_late(follow: bool):
+    import numpy as np
+
+    events, beats = accelerando_events()
+    rig = Rig(**{"tempo.bpm": 96.0, "tempo.follow": follow})
+    rig.play(events)
+    rig.run_until(beats[-1] + 0.2)
+    rig.engine.close()
+    ons = [n[0] for n in note_pairs(rig.out.sent) if n[2] == protocol.ROLE_CHANNELS["bass"]]
+    late = [t for t in ons if beats[-12] <= t <= beats[-1]]
+    return [min(abs(t - b) for b in beats) for t in late], len(late), np.median
+
+
+def test_following_the_tracker_keeps_the_band_on_an_accelerating_player():
+    errors, n, median = bass_error_late(follow=True)
+    fixed_errors, _, _ = bass_error_late(follow=False)
+    assert n >= 8
+    assert median(errors) < 0.05  # on the player's beats
+    assert median(fixed_errors) > 2 * median(errors)  # a fixed tempo drifts away

@@ -1,0 +1,87 @@
+"""Listening on the engine's clock: onsets and the causal beat tracker, fed by audio blocks
+(the audio clock drives the frames) or, for a MIDI-only player, by note-on impulses on a frame
+grid that the engine's clock advances. Engine thread; everything is made at construction.
+
+Frames are committed only up to ``now - slack_sec``, after every input stamped before them has
+arrived, so live and offline runs track the same beats from the same input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .beat import BeatTracker
+from .onset import OnsetDetector
+
+FPS = 100
+
+
+class Listener:
+    def __init__(self, samplerate: int = 0, slack_sec: float = 0.015) -> None:
+        self.tracker = BeatTracker(fps=FPS)
+        self.detector = OnsetDetector(samplerate, fps=FPS) if samplerate else None
+        self.slack_sec = slack_sec
+        self._impulses = np.zeros(1024)  # MIDI impulses by frame (ring, clock mode)
+        self._one = np.zeros(1)
+        self.beats: list[float] = []  # beat times committed since the last take_beats()
+        self.t0_sec: float | None = None  # time of frame 0
+        self._frames_done = 0
+        self.last_strength = 0.0
+
+    def reset(self) -> None:
+        self.tracker.reset()
+        if self.detector is not None:
+            self.detector.reset()
+        self._impulses[:] = 0.0
+        self.beats.clear()
+        self.t0_sec = None
+        self._frames_done = 0
+
+    def start(self, t0_sec: float) -> None:
+        if self.t0_sec is None:
+            self.t0_sec = t0_sec
+
+    def note_on(self, t_sec: float, velocity: int) -> None:
+        """A MIDI note-on: an impulse in its frame (clock mode) or the next audio frame."""
+        if self.detector is not None:
+            self.detector.add_impulse(velocity / 127.0)
+            return
+        self.start(t_sec)
+        frame = int(round((t_sec - self.t0_sec) * FPS))
+        if frame >= self._frames_done:  # late beyond the slack: it joins the next frame
+            self._impulses[frame % len(self._impulses)] += velocity / 127.0
+        else:
+            self._impulses[self._frames_done % len(self._impulses)] += velocity / 127.0
+
+    def advance(self, now: float) -> None:
+        """Clock mode: run the tracker over the frames that are complete by ``now``."""
+        if self.detector is not None or self.t0_sec is None:
+            return
+        last = int((now - self.slack_sec - self.t0_sec) * FPS)
+        ring = self._impulses
+        while self._frames_done <= last:
+            k = self._frames_done % len(ring)
+            self._one[0] = ring[k]
+            ring[k] = 0.0
+            self.last_strength = self._one[0]
+            for f in self.tracker.process(self._one):
+                self.beats.append(self.t0_sec + f / FPS)
+            self._frames_done += 1
+
+    def audio(self, block: np.ndarray, t_block_sec: float, first_frame: int,
+              samplerate: int) -> None:
+        """Audio mode: feed one block (starting at ``t_block_sec``)."""
+        if self.detector is None:
+            return
+        if self.t0_sec is None:
+            self.t0_sec = t_block_sec - first_frame / samplerate
+        strengths = self.detector.process(block)
+        if len(strengths):
+            self.last_strength = float(strengths[-1])
+        for f in self.tracker.process(strengths):
+            self.beats.append(self.t0_sec + self.detector.frame_time_sec(f))
+
+    def take_beats(self) -> list[float]:
+        out = list(self.beats)
+        self.beats.clear()
+        return out
