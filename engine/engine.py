@@ -314,6 +314,11 @@ class Engine:
         """Tracked beats: counted, and with ``tempo.follow`` the tempo map's undecided beats
         are placed on the tracker's prediction (decided ones keep their times)."""
         tracker = self.listener.tracker
+        if self.osc_out is not None:
+            for _, strength in self.listener.take_onsets():
+                self.scheduler.submit(now, OSC_EV, (protocol.ONSET, [strength]))
+        else:
+            self.listener.onsets.clear()
         for t_beat in self.listener.take_beats():
             self.tracked_beats += 1
             self.tracker_confidence = tracker.confidence

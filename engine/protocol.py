@@ -26,6 +26,7 @@ RECONNECT = "/improv/reconnect"
 # -- out (monitoring, replies) --------------------------------------------------------------
 NOTE = "/improv/note"
 BEAT = "/improv/beat"
+ONSET = "/improv/onset"
 ERROR = "/improv/error"
 
 IN = "in"
@@ -56,6 +57,7 @@ ROUTES: tuple[Route, ...] = (
     Route(RECONNECT, IN, ("",), "reopen the MIDI output port (after its peer vanished)"),
     Route(NOTE, OUT, ("siif",), "a note sent: role pitch velocity duration_sec"),
     Route(BEAT, OUT, ("ifff",), "a beat passed: index bpm phase confidence"),
+    Route(ONSET, OUT, ("f",), "the player played (an onset heard): strength 0..1"),
     Route(ERROR, OUT, ("ss",), "a bad message: address reason"),
     Route(STATUS, OUT, ("s(si)*",), "reply: state, then name/value pairs of counters"),
     Route(VERSION, OUT, ("i",), "reply: the protocol version"),

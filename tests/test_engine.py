@@ -183,3 +183,23 @@ def test_following_the_tracker_keeps_the_band_on_an_accelerating_player():
     assert n >= 8
     assert median(errors) < 0.05  # on the player's beats
     assert median(fixed_errors) > 2 * median(errors)  # a fixed tempo drifts away
+
+
+def test_onsets_and_beats_reach_the_osc_monitor():
+    class Osc:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, address, args):
+            self.sent.append((address, list(args)))
+
+    rig = Rig()
+    osc = Osc()
+    rig.engine.osc_out = osc
+    rig.engine.scheduler.osc_out = osc
+    rig.play(melody_events([60, 64, 67, 72] * 3, start_sec=0.5))
+    rig.run_until(6.0)
+    onsets = [a for addr, a in osc.sent if addr == protocol.ONSET]
+    beats = [a for addr, a in osc.sent if addr == protocol.BEAT]
+    assert len(onsets) == 12 and all(0.5 < a[0] <= 1.0 for a in onsets)
+    assert beats and all(len(a) == 4 and 0.0 <= a[2] <= 1.0 for a in beats)

@@ -105,6 +105,7 @@ class BeatTracker:
         # simply having more (or fewer) beats per second
         self.tempo_w = np.repeat(prior ** (prior_strength / self.intervals), self.intervals)
         self.beats_out: list[int] = []
+        self.onsets_out: list[tuple[int, float]] = []  # (frame, activation) this call
         self.reset()
 
     def reset(self) -> None:
@@ -134,9 +135,12 @@ class BeatTracker:
         list)."""
         out = self.beats_out
         out.clear()
+        self.onsets_out.clear()
         for x in onset_strengths:
             act = self._activation(float(x))
             if act > 0.5:
+                if self._last_onset < self.frame - 1:  # rising edge: an onset
+                    self.onsets_out.append((self.frame, act))
                 self._last_onset = self.frame
             best = _forward_step(self.fwd, self._new, self.intervals, self.first, self.trans,
                                  act, self.weight, self.silent_w, self.tempo_w,

@@ -24,6 +24,7 @@ class Listener:
         self._impulses = np.zeros(1024)  # MIDI impulses by frame (ring, clock mode)
         self._one = np.zeros(1)
         self.beats: list[float] = []  # beat times committed since the last take_beats()
+        self.onsets: list[tuple[float, float]] = []  # (t_sec, strength 0..1) since then
         self.t0_sec: float | None = None  # time of frame 0
         self._frames_done = 0
         self.last_strength = 0.0
@@ -66,6 +67,8 @@ class Listener:
             self.last_strength = self._one[0]
             for f in self.tracker.process(self._one):
                 self.beats.append(self.t0_sec + f / FPS)
+            for f, act in self.tracker.onsets_out:
+                self.onsets.append((self.t0_sec + f / FPS, act))
             self._frames_done += 1
 
     def audio(self, block: np.ndarray, t_block_sec: float, first_frame: int,
@@ -80,8 +83,15 @@ class Listener:
             self.last_strength = float(strengths[-1])
         for f in self.tracker.process(strengths):
             self.beats.append(self.t0_sec + self.detector.frame_time_sec(f))
+        for f, act in self.tracker.onsets_out:
+            self.onsets.append((self.t0_sec + self.detector.frame_time_sec(f), act))
 
     def take_beats(self) -> list[float]:
         out = list(self.beats)
         self.beats.clear()
+        return out
+
+    def take_onsets(self) -> list[tuple[float, float]]:
+        out = list(self.onsets)
+        self.onsets.clear()
         return out
