@@ -198,7 +198,7 @@ def test_onsets_and_beats_reach_the_osc_monitor():
     rig.engine.osc_out = osc
     rig.engine.scheduler.osc_out = osc
     rig.play(melody_events([60, 64, 67, 72] * 3, start_sec=0.5))
-    rig.run_until(6.0)
+    rig.run_until(6.5)
     onsets = [a for addr, a in osc.sent if addr == protocol.ONSET]
     beats = [a for addr, a in osc.sent if addr == protocol.BEAT]
     assert len(onsets) == 12 and all(0.5 < a[0] <= 1.0 for a in onsets)
