@@ -223,3 +223,71 @@ def test_live_session_plays_on_an_audio_burst(sd, helpers, midi_recorder):
     assert counters["thread_errors"] == 0
     channels = {m.data[0] & 0x0F for m in rec.note_ons()}
     assert channels and channels <= {1, 2}
+
+
+def click_track(bpm: float = 120.0, seconds: float = 10.0) -> np.ndarray:
+    """Noise clicks on every beat (accented every 4th), from 0.25 s."""
+    rng = np.random.default_rng(3)
+    x = np.zeros(int(seconds * SR), np.float32)
+    for k, t in enumerate(np.arange(0.25, seconds - 0.2, 60.0 / bpm)):
+        s = int(t * SR)
+        amp = 0.6 if k % 4 == 0 else 0.35
+        x[s:s + 2000] += (amp * rng.standard_normal(2000) * np.exp(-np.arange(2000) / 250))
+    return x
+
+
+class ClickPlayer(BurstPlayer):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.signal = click_track()
+
+
+@pytest.mark.integration
+def test_live_beats_through_jack_match_the_offline_tracker(sd, helpers):
+    """A click track played into PortAudio's JACK input: the live listener commits the same
+    beats (same spacing, same count) as the offline tracker on the same samples."""
+    from engine.listen.track import beats_of_audio
+    from engine.live import LiveSession
+
+    client_name = helpers.unique_name("beats")
+    cfg = load(None, {
+        "midi.api": "jack", "midi.client_name": client_name, "osc.port": 0, "osc.out": None,
+        "audio.input": str(jack_input_device(sd)), "audio.samplerate": SR,
+        "audio.blocksize": BLOCK, "tempo.bpm": 120.0,
+    })
+    session = LiveSession(cfg)
+    live_beats: list[float] = []
+    take = session.engine.listener.take_beats
+
+    def record():
+        beats = take()
+        live_beats.extend(beats)
+        return beats
+
+    session.engine.listener.take_beats = record
+    player = None
+    runner = threading.Thread(target=session.run, kwargs={"duration_sec": 40.0}, daemon=True)
+    try:
+        runner.start()
+        target = portaudio_input_port(helpers)
+        player = ClickPlayer(helpers.unique_name("clicks"))
+        isolate(player.client, target)
+        player.connect(target)
+        helpers.wait_connected(player.port.name, target)
+        helpers.wait_for(lambda: session.engine.counters.audio_blocks > 100, 10.0, "audio")
+        player.go()
+        helpers.wait_for(player.done, 20.0, "the click track to finish")
+        time.sleep(0.3)
+    finally:
+        session.stop_event.set()
+        runner.join(timeout=10.0)
+        if player is not None:
+            player.close()
+        session.close()
+    offline = beats_of_audio(click_track(), SR, block=BLOCK)
+    live = np.array(live_beats)
+    assert len(offline) >= 15 and abs(len(live) - len(offline)) <= 1
+    n = min(len(live), len(offline))
+    # the same beats up to the unknown moment the player started: compare spacing
+    assert np.allclose(np.diff(live[-n:]), np.diff(offline[-n:]), atol=0.012)
+    assert abs(np.median(np.diff(live)) - 0.5) < 0.01
