@@ -60,6 +60,9 @@ class TempoConfig:
     beats_per_bar: int = 4
     follow: bool = False  # follow the beat tracker (else: the set tempo from the first note)
     follow_confidence: float = 0.3  # below this tracker confidence, hold the tempo
+    tap_note: int = -1  # a MIDI note number that taps the tempo (-1: none)
+    tap_cc: int = -1  # a MIDI controller number that taps the tempo (-1: none)
+    midi_clock_in: bool = False  # follow incoming MIDI clock instead
 
 
 @dataclass
@@ -116,6 +119,8 @@ _RANGES = (
     ("tempo.bpm", 20.0, 400.0),
     ("tempo.beats_per_bar", 1, 16),
     ("tempo.follow_confidence", 0.0, 1.0),
+    ("tempo.tap_note", -1, 127),
+    ("tempo.tap_cc", -1, 127),
     ("audio.samplerate", 8000, 192000),
     ("audio.blocksize", 16, 4096),
     ("audio.channel", 0, 63),

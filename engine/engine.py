@@ -39,6 +39,7 @@ from .listen.chroma import Chroma
 from .listen.gate import LevelGate
 from .listen.listener import Listener
 from .listen.profile import PitchProfile
+from .listen.tempo import MidiClockTempo, TapTempo
 from .play.baseline import BaselineAccompanist
 from .scheduler import (
     CMD_PANIC,
@@ -96,6 +97,8 @@ class Engine:
         self.listener = Listener(audio_samplerate if audio_ring is not None else 0,
                                  config.scheduler.input_slack_sec)
         self.tracked_beats = 0
+        self.taps = TapTempo()
+        self.midi_clock = MidiClockTempo()
         self.tracker_confidence = 0.0
         b = config.baseline
         self.baseline = BaselineAccompanist(
@@ -162,6 +165,7 @@ class Engine:
             protocol.STATUS: lambda args: [(protocol.STATUS, self.status_args())],
             protocol.VERSION: lambda args: [(protocol.VERSION, [protocol.PROTOCOL_VERSION])],
             protocol.RECONNECT: lambda args: self.scheduler.command(CMD_RECONNECT),
+            protocol.TAP: lambda args: self._controls.put(("tap", [self.clock.now()])),
         }
 
     def status(self) -> dict[str, int]:
@@ -206,6 +210,8 @@ class Engine:
                     self.tempo.set_tempo(self.bpm, self.next_beat)
             elif name == "stop":
                 self._stop()
+            elif name == "tap":
+                self._tap(args[0])
             elif name == "tempo":
                 self.bpm = args[0]
                 if self.state == PLAYING:
@@ -239,8 +245,17 @@ class Engine:
         if data[0] == SYSEX:
             c.midi_in_sysex += 1
             return
+        if data[0] >= 0xF8:  # realtime: MIDI clock in
+            if self.cfg.tempo.midi_clock_in and self.midi_clock.message(data[0], t_sec):
+                self._set_beat(t_sec, self.midi_clock.bpm, now)
+            return
         if any(b > 0x7F for b in data[1:]):
             c.midi_in_invalid += 1  # a data byte with the status bit set: never forwarded
+            return
+        tempo_cfg = self.cfg.tempo
+        if (is_note_on(data) and data[1] == tempo_cfg.tap_note) or (
+                data[0] & 0xF0 == 0xB0 and data[1] == tempo_cfg.tap_cc and data[2] > 0):
+            self._tap(t_sec)  # a tap key or pedal: tempo, not music
             return
         if is_note_on(data):
             self.midi_in_delay.add(now - t_sec)
@@ -326,14 +341,26 @@ class Engine:
                 continue
             if tracker.confidence < self.cfg.tempo.follow_confidence:
                 continue  # unsure: hold the tempo we have
-            bpm = min(max(tracker.tempo_bpm, 20.0), 400.0)
-            period = 60.0 / bpm
-            # the first undecided beat goes on the tracker's grid, at least a decision away
-            t_next = t_beat + period
-            t_min = now + self.cfg.scheduler.lookahead_sec
-            while t_next < t_min:
-                t_next += period
-            self.tempo.place(self.next_beat, t_next, bpm)
+            self._set_beat(t_beat, min(max(tracker.tempo_bpm, 20.0), 400.0), now)
+
+    def _tap(self, t_sec: float) -> None:
+        bpm = self.taps.tap(t_sec)
+        if bpm is not None:
+            self._set_beat(t_sec, bpm, self.clock.now())
+
+    def _set_beat(self, t_beat: float, bpm: float | None, now: float) -> None:
+        """A tempo source says: a beat at ``t_beat``, at ``bpm``. While playing, the
+        undecided beats move onto that grid; otherwise the tempo is kept for the start."""
+        if bpm is None:
+            return
+        self.bpm = bpm
+        if self.state != PLAYING:
+            return
+        period = 60.0 / bpm
+        t_next = t_beat + period
+        while t_next < now + self.cfg.scheduler.lookahead_sec:
+            t_next += period
+        self.tempo.place(self.next_beat, t_next, bpm)
 
     def _audio_chroma(self, beat_index: int, t_cut_sec: float) -> None:
         """Add the chroma of the n_fft samples before ``t_cut_sec`` to ``beat_index``."""

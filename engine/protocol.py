@@ -22,6 +22,7 @@ TEMPO = "/improv/tempo"
 STATUS = "/improv/status"
 VERSION = "/improv/version"
 RECONNECT = "/improv/reconnect"
+TAP = "/improv/tap"
 
 # -- out (monitoring, replies) --------------------------------------------------------------
 NOTE = "/improv/note"
@@ -55,6 +56,7 @@ ROUTES: tuple[Route, ...] = (
     Route(STATUS, IN, ("",), "reply /improv/status with the counters (see below)"),
     Route(VERSION, IN, ("",), "reply /improv/version with the protocol version"),
     Route(RECONNECT, IN, ("",), "reopen the MIDI output port (after its peer vanished)"),
+    Route(TAP, IN, ("",), "tap tempo: taps set the tempo (and, while playing, the beat)"),
     Route(NOTE, OUT, ("siif",), "a note sent: role pitch velocity duration_sec"),
     Route(BEAT, OUT, ("ifff",), "a beat passed: index bpm phase confidence"),
     Route(ONSET, OUT, ("f",), "the player played (an onset heard): strength 0..1"),
