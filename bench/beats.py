@@ -1,0 +1,414 @@
+"""Beat tracking: improv's causal tracker beside the peers that install here.
+
+On the development set of bench/beats_dataset.py (real scores rendered under steady, rubato,
+accelerando, ritardando and fermata tempo curves, and recorded drum loops), each tracker gets
+each clip's audio (44.1 kHz mono float32) whole and returns beat times; mir_eval scores them
+against the annotations, the first 5 s of both trimmed (mir_eval's convention): F-measure
+(+-70 ms), CMLt and AMLt. CPU is time.process_time() around the tracker call only (model
+loading and JIT warm-up are done before), reported as CPU seconds per minute of audio; BLAS /
+OpenMP / numba are held to one thread. Prints Markdown tables and writes every (tracker, clip)
+row to bench/data/beats/results.csv.
+
+Trackers:
+- improv (causal): ``engine.listen.track.beats_of_audio(samples, samplerate)``, and on the MIDI
+  path ``beats_of_midi(path)`` fed the clips' ``.mid`` files (notes at their performed times,
+  one fixed tempo: nothing in them gives the beat away).
+- aubio (causal): ``aubio.tempo("default", 1024, 512, sr)`` fed hop by hop (512 samples); a beat
+  is ``get_last_s()`` when ``tempo()`` fires.
+- madmom (causal): the online beat tracker of madmom 0.16.1 -- ``RNNBeatProcessor(online=True)``
+  (the 8 unidirectional LSTMs, frames located in the past) then ``DBNBeatTrackingProcessor(
+  online=True).process_online`` (the forward algorithm: each beat is decided from the past
+  only). Fed whole, this gives what feeding it frame by frame gives.
+- librosa (OFFLINE: sees the whole file; a reference, not a peer for real time):
+  ``librosa.beat.beat_track``.
+- BTrack (causal), if its Python module ``btrack`` (``trackBeats``) imports.
+
+Install the peers into the environment that runs this (none is a dependency of improv):
+
+    pip install aubio librosa soundfile
+    pip install cython && pip install --no-build-isolation madmom   # 0.16.1, see below
+    python bench/beats.py [--trackers improv,aubio,madmom,librosa,btrack] [--clips SUBSTR]
+
+madmom 0.16.1 (PyPI's latest) predates Python 3.10+ and numpy 1.24+: it imports
+``pkg_resources``, ``collections.MutableSequence`` and ``np.float`` / ``np.int``. Before
+importing it, this script puts back those names (``_madmom_compat``: aliases only, in this
+process only); nothing in madmom's algorithms is changed. BTrack has no wheel on PyPI and the
+``btrack-beat-tracker`` sdists (1.0.6, 1.0.7) do not build (their CMakeLists adds ../../src,
+which the sdist lacks); PyPI's ``btrack`` is an unrelated cell tracker.
+
+Figures quoted in the issue for today's best causal trackers (other data): madmom online
+~0.71 F (3.7 s CPU/min), BTrack 0.63 (0.3 s/min), aubio 0.50 (0.17 s/min).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+import warnings  # noqa: E402
+import wave  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATA = ROOT / "bench" / "data" / "beats"
+F_WINDOW_SEC = 0.07
+TRIM_SEC = 5.0
+CHANGING = ("rubato", "accel", "rit", "fermata")
+GROUPS = (("loop", "loops"), ("steady", "score steady"), ("rubato", "rubato"),
+          ("accel", "accel"), ("rit", "rit"), ("fermata", "fermata"))
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """16-bit PCM WAV -> (float32 mono in [-1, 1), samplerate)."""
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: {8 * w.getsampwidth()}-bit samples, expected 16")
+        sr, ch = w.getframerate(), w.getnchannels()
+        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32)
+    x = x.reshape(-1, ch).mean(axis=1) if ch > 1 else x
+    return np.ascontiguousarray(x / np.float32(32768.0)), sr
+
+
+# ---------------------------------------------------------------------------------------------
+# Trackers: .available() -> reason it is not (or None); .prepare(); .beats(...) -> t_sec array
+
+
+class Tracker:
+    name = "?"
+    label = "?"
+    causal = True
+    path = "audio"  # or "midi": beats() gets the .mid path instead of samples
+
+    def available(self) -> str | None:
+        return None
+
+    def prepare(self) -> None:
+        pass
+
+    def beats(self, x, sr: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Improv(Tracker):
+    name, label = "improv", "improv (causal)"
+
+    def available(self):
+        try:
+            from engine.listen.track import beats_of_audio
+        except Exception as exc:  # noqa: BLE001 - any import failure means "not there yet"
+            return f"engine.listen.track.beats_of_audio does not import ({exc})"
+        self._fn = beats_of_audio
+        return None
+
+    def beats(self, x, sr):
+        return np.asarray(self._fn(x, sr), dtype=float)
+
+
+class ImprovMidi(Tracker):
+    name, label, path = "improv-midi", "improv MIDI path (causal)", "midi"
+
+    def available(self):
+        try:
+            from engine.listen.track import beats_of_midi
+        except Exception as exc:  # noqa: BLE001
+            return f"engine.listen.track.beats_of_midi does not import ({exc})"
+        self._fn = beats_of_midi
+        return None
+
+    def beats(self, midi_path, sr):
+        return np.asarray(self._fn(str(midi_path)), dtype=float)
+
+
+class Aubio(Tracker):
+    name, label = "aubio", "aubio tempo (causal)"
+    WIN, HOP = 1024, 512
+
+    def available(self):
+        try:
+            import aubio
+        except ImportError as exc:
+            return f"not installed here: {exc} (pip install aubio)"
+        self._aubio = aubio
+        return None
+
+    def beats(self, x, sr):
+        tempo = self._aubio.tempo("default", self.WIN, self.HOP, sr)
+        n = len(x) // self.HOP * self.HOP
+        blocks = x[:n].reshape(-1, self.HOP)
+        out = []
+        for block in blocks:
+            if tempo(block)[0]:
+                out.append(tempo.get_last_s())
+        return np.asarray(out, dtype=float)
+
+
+def _madmom_compat() -> None:
+    """Put back the names madmom 0.16.1 imports that Python 3.10+ / numpy 1.24+ /
+    setuptools 81+ removed (aliases only; madmom's code is not changed)."""
+    import collections
+    import collections.abc
+    import types
+
+    for alias, typ in (("float", float), ("int", int), ("bool", bool), ("complex", complex),
+                       ("object", object), ("str", str)):
+        if alias not in np.__dict__:
+            setattr(np, alias, typ)
+    for alias in ("MutableSequence", "Iterable", "Mapping", "MutableMapping", "Sequence",
+                  "Callable"):
+        if not hasattr(collections, alias):
+            setattr(collections, alias, getattr(collections.abc, alias))
+    try:
+        import pkg_resources  # noqa: F401
+    except ImportError:
+        from importlib.metadata import version
+
+        mod = types.ModuleType("pkg_resources")
+        mod.get_distribution = lambda name: types.SimpleNamespace(version=version(name))
+        sys.modules["pkg_resources"] = mod
+
+
+class Madmom(Tracker):
+    name, label = "madmom", "madmom online RNN+DBN (causal)"
+    FPS = 100
+
+    def available(self):
+        try:
+            import importlib.util
+
+            if importlib.util.find_spec("madmom") is None:
+                return ("not installed here (pip install cython && pip install "
+                        "--no-build-isolation madmom)")
+            _madmom_compat()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from madmom.audio.signal import Signal
+                from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
+        except Exception as exc:  # noqa: BLE001 - a broken install is a reason, not a crash
+            return f"installed but does not import: {exc!r}"
+        self._signal = Signal
+        self._rnn = RNNBeatProcessor(online=True, origin="online", fps=self.FPS)
+        self._dbn = DBNBeatTrackingProcessor(online=True, fps=self.FPS)
+        return None
+
+    def beats(self, x, sr):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            act = self._rnn(self._signal(x, sample_rate=sr, num_channels=1))
+            return np.asarray(self._dbn.process_online(act, reset=True), dtype=float)
+
+
+class Librosa(Tracker):
+    name, label, causal = "librosa", "librosa beat_track (OFFLINE)", False
+
+    def available(self):
+        try:
+            import librosa
+        except ImportError as exc:
+            return f"not installed here: {exc} (pip install librosa)"
+        self._librosa = librosa
+        return None
+
+    def prepare(self):  # numba compiles on the first call: not part of the CPU figure
+        rng = np.random.default_rng(0)
+        self.beats(rng.standard_normal(5 * 44100).astype(np.float32) * 0.1, 44100)
+
+    def beats(self, x, sr):
+        _, t = self._librosa.beat.beat_track(y=x, sr=sr, units="time")
+        return np.asarray(t, dtype=float)
+
+
+class BTrack(Tracker):
+    name, label = "btrack", "BTrack (causal)"
+
+    def available(self):
+        try:
+            import btrack
+        except ImportError:
+            return ("not installed here: no wheel on PyPI; btrack-beat-tracker 1.0.6/1.0.7 "
+                    "sdists fail to build (CMakeLists adds ../../src, missing from the sdist)")
+        if not hasattr(btrack, "trackBeats"):
+            return "the 'btrack' module here is not BTrack (no trackBeats): PyPI's cell tracker?"
+        self._btrack = btrack
+        return None
+
+    def beats(self, x, sr):
+        if sr != 44100:
+            raise ValueError(f"BTrack's module assumes 44100 Hz, got {sr}")
+        return np.asarray(self._btrack.trackBeats(x.astype(np.float64)), dtype=float)
+
+
+TRACKERS = {t.name: t for t in (Improv, ImprovMidi, Aubio, Madmom, BTrack, Librosa)}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def score(ref: np.ndarray, est: np.ndarray) -> dict[str, float]:
+    import mir_eval
+
+    est = np.unique(np.asarray(est, dtype=float))
+    est = est[np.isfinite(est) & (est >= 0)]
+    ref_t = mir_eval.beat.trim_beats(ref, min_beat_time=TRIM_SEC)
+    est_t = mir_eval.beat.trim_beats(est, min_beat_time=TRIM_SEC)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mir_eval warns on empty estimates; they score 0
+        f = mir_eval.beat.f_measure(ref_t, est_t, f_measure_threshold=F_WINDOW_SEC)
+        cmlc, cmlt, amlc, amlt = mir_eval.beat.continuity(ref_t, est_t)
+    return {"f": f, "cmlc": cmlc, "cmlt": cmlt, "amlc": amlc, "amlt": amlt}
+
+
+def ensure_dataset(data: Path) -> dict:
+    manifest_path = data / "clips.json"
+    missing = not manifest_path.exists()
+    if not missing:
+        manifest = json.loads(manifest_path.read_text())
+        missing = any(not (data / c["audio"]).exists() for c in manifest["clips"])
+    if missing:
+        print(f"building the dataset in {data} (bench/beats_dataset.py) ...", flush=True)
+        cmd = [sys.executable, str(ROOT / "bench" / "beats_dataset.py"), "--out", str(data)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return json.loads(manifest_path.read_text())
+
+
+def run(tracker: Tracker, clips: list[dict], data: Path) -> list[dict]:
+    rows = []
+    for clip in clips:
+        if tracker.path == "midi" and not clip.get("midi"):
+            continue
+        ref = np.loadtxt(data / clip["beats"], ndmin=2)[:, 0]
+        x, sr = read_wav(data / clip["audio"])
+        seconds = len(x) / sr
+        arg = data / clip["midi"] if tracker.path == "midi" else x
+        row = {"tracker": tracker.name, "path": tracker.path, "clip": clip["name"],
+               "kind": clip["kind"], "tempo_curve": clip["tempo_curve"],
+               "meter": clip.get("meter"), "audio_sec": round(seconds, 3), "n_ref": len(ref)}
+        t0 = time.process_time()
+        try:
+            est = tracker.beats(arg, sr)
+            row["error"] = ""
+        except Exception as exc:  # noqa: BLE001 - one clip's failure is reported, scored 0
+            est = np.zeros(0)
+            row["error"] = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+        row["cpu_sec"] = time.process_time() - t0
+        row["n_est"] = len(est)
+        row.update(score(ref, est))
+        rows.append(row)
+    return rows
+
+
+def mean(rows, key, pick=lambda r: True):
+    vals = [r[key] for r in rows if pick(r)]
+    return (float(np.mean(vals)), len(vals)) if vals else (float("nan"), 0)
+
+
+def group_of(row) -> str:
+    return "loop" if row["kind"] == "loop" else row["tempo_curve"]
+
+
+def print_tables(results: dict[str, list[dict]], labels: dict[str, str], title: str) -> None:
+    print(f"\n### {title}\n")
+    print("| tracker | F | CMLt | AMLt | F steady | F tempo-changing | CPU s / min | "
+          "clips | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, rows in results.items():
+        f, n = mean(rows, "f")
+        cmlt, _ = mean(rows, "cmlt")
+        amlt, _ = mean(rows, "amlt")
+        fs, ns = mean(rows, "f", lambda r: r["tempo_curve"] == "steady")
+        fc, nc = mean(rows, "f", lambda r: r["tempo_curve"] in CHANGING)
+        cpu = sum(r["cpu_sec"] for r in rows) / max(1e-9, sum(r["audio_sec"] for r in rows)) * 60
+        errors = sum(1 for r in rows if r["error"])
+        print(f"| {labels[name]} | {f:.3f} | {cmlt:.3f} | {amlt:.3f} | {fs:.3f} ({ns}) | "
+              f"{fc:.3f} ({nc}) | {cpu:.2f} | {n} | {errors} |")
+    print("\nF-measure by group (clips):\n")
+    present = [(g, label) for g, label in GROUPS
+               if any(group_of(r) == g for rows in results.values() for r in rows)]
+    print("| tracker | " + " | ".join(label for _, label in present) + " |")
+    print("|---|" + "---:|" * len(present))
+    for name, rows in results.items():
+        cells = []
+        for g, _ in present:
+            f, n = mean(rows, "f", lambda r, g=g: group_of(r) == g)
+            cells.append(f"{f:.3f} ({n})")
+        print(f"| {labels[name]} | " + " | ".join(cells) + " |")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--trackers", default=",".join(TRACKERS),
+                    help=f"comma-separated, of: {', '.join(TRACKERS)}")
+    ap.add_argument("--clips", default="", help="only clips whose name contains this")
+    ap.add_argument("--csv", type=Path, default=None, help="default: DATA/results.csv")
+    args = ap.parse_args(argv)
+    manifest = ensure_dataset(args.data)
+    clips = [c for c in manifest["clips"] if args.clips in c["name"]]
+    kinds: dict[str, int] = {}
+    for c in clips:
+        kinds[group_of(c)] = kinds.get(group_of(c), 0) + 1
+    print(f"{len(clips)} clips: " + ", ".join(f"{label} {kinds[g]}" for g, label in GROUPS
+                                              if g in kinds))
+    print(f"scores: mir_eval, F-measure +-{F_WINDOW_SEC * 1000:.0f} ms, CMLt, AMLt; first "
+          f"{TRIM_SEC:.0f} s trimmed; CPU = process time of the tracker call, one thread\n")
+
+    results: dict[str, list[dict]] = {}
+    labels = {}
+    for name in [n.strip() for n in args.trackers.split(",") if n.strip()]:
+        if name not in TRACKERS:
+            print(f"unknown tracker {name!r}; known: {', '.join(TRACKERS)}")
+            return 2
+        tracker = TRACKERS[name]()
+        why = tracker.available()
+        if why:
+            print(f"- {tracker.label}: {why}")
+            continue
+        tracker.prepare()
+        t0 = time.time()
+        results[name] = run(tracker, clips, args.data)
+        labels[name] = tracker.label
+        print(f"- {tracker.label}: ran on {len(results[name])} clips in {time.time() - t0:.1f} s",
+              flush=True)
+
+    audio = {k: v for k, v in results.items() if TRACKERS[k].path == "audio"}
+    midi = {k: v for k, v in results.items() if TRACKERS[k].path == "midi"}
+    if audio:
+        print_tables(audio, labels, "Audio path")
+    if "improv-midi" in args.trackers:
+        if midi:
+            print_tables(midi, labels, "MIDI path (score clips' .mid files)")
+        else:
+            print("\n### MIDI path\n\nimprov's tracker is not available: no MIDI-path figures.")
+    if "improv" in args.trackers and "improv" not in results:
+        print("\nimprov's tracker is not available (engine.listen.track): peers only.")
+
+    rows = [r for rs in results.values() for r in rs]
+    if rows:
+        out = args.csv or args.data / "results.csv"
+        keys = ["tracker", "path", "clip", "kind", "tempo_curve", "meter", "f", "cmlt", "amlt",
+                "cmlc", "amlc", "cpu_sec", "audio_sec", "n_ref", "n_est", "error"]
+        with open(out, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=keys)
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: (round(r[k], 4) if isinstance(r[k], float) else r[k])
+                            for k in keys})
+        print(f"\nper-clip rows: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
