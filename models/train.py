@@ -117,6 +117,14 @@ def lr_at(step: int, total: int, base: float, warmup: int = 200) -> float:
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * x)))
 
 
+def weights_only(ckpt: Path, out: Path) -> Path:
+    """The checkpoint without its optimizer state: what ships beside the ONNX model."""
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    ck.pop("optimizer", None)
+    torch.save(ck, out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="train the frame transformer on the chorales")
     ap.add_argument("--order", choices=sorted(ORDERS), default="react")
@@ -144,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = ModelConfig(**ck["config"])
         order, seed, step, history = ck["order"], ck["seed"], ck["step"], ck["history"]
         out = args.resume
-    elif args.init:
-        cfg, order, seed, step, history = ModelConfig(**ck["config"]), ck["order"], args.seed, 0, []
+    elif args.init:  # the order may change: react weights are a good start for anticipate
+        cfg, order, seed, step, history = ModelConfig(**ck["config"]), args.order, args.seed, 0, []
         out = args.out
     else:
         cfg, order, seed, step, history, out = ModelConfig(), args.order, args.seed, 0, [], args.out

@@ -192,3 +192,13 @@ def test_plan_ahead_then_replan_from_real_notes(rt, melody):
     assert plan.shape == (16, 4) and rt.pos == mark + 64
     rt.rewind(mark)  # the player's real frames arrive: plan again from there
     assert rt.pos == mark
+
+
+def test_parallel_fifths_and_octaves_are_masked(rt, melody):
+    from models.metrics import measures
+
+    with_mask = measures(harmonize(rt, melody.tokens, melody.bar_pos, HarmonizeSettings(seed=3)))
+    without = measures(harmonize(rt, melody.tokens, melody.bar_pos,
+                                 HarmonizeSettings(seed=3, no_parallels=False)))
+    assert with_mask["parallels"] < without["parallels"]
+    assert with_mask["parallels"] <= 0.02 * with_mask["moves"]

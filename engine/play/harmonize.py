@@ -24,6 +24,7 @@ class HarmonizeSettings:
     top_p: float = 0.95  # nucleus sampling
     seed: int = 0
     no_crossing: bool = True  # bass <= tenor <= alto <= soprano (sounding pitches)
+    no_parallels: bool = True  # no parallel fifths or octaves between moving voices
     scale: tuple[int, ...] | None = None  # key/scale lock: allowed pitch classes (None = all)
 
 
@@ -46,11 +47,17 @@ class VoiceMasks:
             self.base[v] = m
         self._m = np.zeros(vocab_size, dtype=bool)
 
-    def mask(self, voice: str, sounding: dict, no_crossing: bool) -> np.ndarray:
+    def mask(self, voice: str, sounding: dict, no_crossing: bool,
+             previous: dict | None = None, moved: set | None = None) -> np.ndarray:
+        """``sounding``: pitch per voice now (voices decided this frame already updated);
+        ``previous``: pitch per voice in the previous frame and ``moved``: the voices that
+        struck a new pitch this frame -- given both, parallel fifths/octaves are masked."""
         m = self._m
         m[:] = self.base[voice]
         held = sounding.get(voice)
         m[HOLD] = held is not None
+        if previous is not None and moved and previous.get(voice) is not None:
+            self._mask_parallels(m, voice, previous, sounding, moved)
         if not no_crossing:
             return m
         below = {"A": "T", "T": "B", "B": None}[voice]
@@ -70,6 +77,24 @@ class VoiceMasks:
         return m
 
 
+    def _mask_parallels(self, m: np.ndarray, voice: str, previous: dict, sounding: dict,
+                        moved: set) -> None:
+        before = previous[voice]
+        keep = m.copy()
+        for other in moved:
+            p_prev, p_now = previous.get(other), sounding.get(other)
+            if other == voice or p_prev is None or p_now is None or p_prev == p_now:
+                continue
+            interval = abs(before - p_prev) % 12  # 0: octave/unison, 7: fifth
+            if interval not in (0, 7):
+                continue
+            for p in range(LOW_PITCH, LOW_PITCH + self.vocab_size - 3):
+                if p != before and abs(p - p_now) % 12 == interval:  # the same again, moving
+                    m[pitch_token(p)] = False
+        if not m[3:].any():  # nothing left to strike: allow the parallel rather than none
+            m[:] = keep
+
+
 def harmonize(rt: ModelRuntime, melody: np.ndarray, bar_pos: np.ndarray,
               settings: HarmonizeSettings | None = None) -> np.ndarray:
     """``melody``: per-frame soprano tokens; returns (n_frames, 4) tokens in S A T B order.
@@ -84,17 +109,21 @@ def harmonize(rt: ModelRuntime, melody: np.ndarray, bar_pos: np.ndarray,
     logits = None
     for f in range(n):
         metric = int(bar_pos[f])
+        previous = dict(sounding)
+        moved: set[str] = set()
         for slot, voice in enumerate(rt.voice_order):
             if voice == "S":
                 tok = int(melody[f])
             elif logits is None:
                 tok = REST  # nothing to condition on yet (anticipate order, first frame)
             else:
-                mask = masks.mask(voice, sounding, s.no_crossing)
+                mask = masks.mask(voice, sounding, s.no_crossing,
+                                  previous if s.no_parallels else None, moved)
                 tok = rt.sample(logits, rng, s.temperature, s.top_p, mask)
             out[f, VOICES.index(voice)] = tok
             if tok >= 3:
                 sounding[voice] = tok - 3 + LOW_PITCH
+                moved.add(voice)
             elif tok == REST:
                 sounding[voice] = None
             logits = rt.feed(tok, slot, metric)
