@@ -59,8 +59,8 @@ class BeatTracker:
     """
 
     def __init__(self, fps: int = 100, min_bpm: float = 50.0, max_bpm: float = 220.0,
-                 transition_lambda: float = 100.0, beat_frames: int = 2, hold: float = 0.5,
-                 onset_p: tuple[float, float, float, float] = (1.0, 0.3, 0.15, 0.02),
+                 transition_lambda: float = 30.0, beat_frames: int = 2, hold: float = 0.5,
+                 onset_p: tuple[float, float, float, float] = (1.0, 0.3, 0.2, 0.2),
                  observation_lambda: float = 16.0, beat_gap_cost: float = 0.3,
                  prior_strength: float = 1.0,
                  prior_bpm: float = 110.0, prior_octaves: float = 0.6, floor: float = 1.0,
