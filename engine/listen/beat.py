@@ -14,6 +14,8 @@ says when it expects the next one (``next_beat_frame``), its tempo, phase and co
 
 from __future__ import annotations
 
+import collections
+
 import numba
 import numpy as np
 
@@ -58,8 +60,8 @@ class BeatTracker:
     adaptive level, so silence stays silence and loud passages do not saturate.
     """
 
-    def __init__(self, fps: int = 100, min_bpm: float = 50.0, max_bpm: float = 220.0,
-                 transition_lambda: float = 30.0, beat_frames: int = 2, hold: float = 0.5,
+    def __init__(self, fps: int = 50, min_bpm: float = 50.0, max_bpm: float = 220.0,
+                 transition_lambda: float = 30.0, beat_frames: int = 2, hold: float = 0.3,
                  onset_p: tuple[float, float, float, float] = (1.0, 0.3, 0.2, 0.2),
                  observation_lambda: float = 16.0, beat_gap_cost: float = 0.3,
                  prior_strength: float = 1.0,
@@ -116,6 +118,7 @@ class BeatTracker:
         self._last_pos = 0
         self._last_beat = -(10**9)
         self._last_onset = -(10**9)
+        self._recent_beats: collections.deque = collections.deque(maxlen=4)
         self.best_state = 0
         self.n_beats = 0
 
@@ -152,6 +155,7 @@ class BeatTracker:
             heard = self.frame - self._last_onset < self.hold_beats * period  # not silence
             if pos < self._last_pos and beat_frame - self._last_beat > 0.6 * period and heard:
                 out.append(beat_frame)
+                self._recent_beats.append(beat_frame)
                 self._last_beat = beat_frame
                 self.n_beats += 1
             self._last_pos = pos
@@ -164,6 +168,13 @@ class BeatTracker:
 
     @property
     def tempo_bpm(self) -> float:
+        """Tempo from the last beats committed (finer than the integer frame periods of
+        the state space), or the most probable period before there are enough."""
+        recent = self._recent_beats
+        if len(recent) == recent.maxlen:
+            ibi = (recent[-1] - recent[0]) / (len(recent) - 1)
+            if 0.8 * self.period_frames <= ibi <= 1.25 * self.period_frames:
+                return 60.0 * self.fps / ibi
         return 60.0 * self.fps / self.period_frames
 
     @property

@@ -13,7 +13,7 @@ import numpy as np
 from .beat import BeatTracker
 from .onset import OnsetDetector
 
-FPS = 100
+FPS = 50
 
 
 class Listener:

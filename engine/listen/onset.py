@@ -1,10 +1,11 @@
 """Streaming onset strength: a log-filtered spectral flux with SuperFlux's maximum filter.
 
-``OnsetDetector.process(block)`` takes audio blocks of any size and produces one onset-strength
-value per hop (``fps`` frames per second) into a buffer it owns. All buffers are made in the
-constructor; the per-frame work after the FFT is one numba ``nogil`` kernel. Frame ``k`` is
-the window of ``frame_size`` samples ending at sample ``(k + 1) * hop``; its time is the
-window's centre, so the detector's latency is ``frame_size / 2`` samples (``latency_sec``).
+``OnsetDetector.process(block)`` takes audio blocks of any size and produces one
+onset-strength value per hop (``fps`` frames per second, 50 by default) into a buffer it
+owns. All buffers are made in the constructor; the per-frame work after the FFT is one numba
+``nogil`` kernel. Frame ``k`` is the window of ``frame_size`` samples ending at sample
+``(k + 1) * hop``; its time is the window's centre, so the detector's latency is
+``frame_size / 2`` samples (``latency_sec``).
 
 MIDI note-ons become onsets in the same stream (:meth:`add_impulse`), so one tracker serves
 audio and MIDI players.
@@ -56,7 +57,7 @@ def _flux(bands: np.ndarray, prev: np.ndarray, out_prev: np.ndarray) -> float:
 class OnsetDetector:
     """Audio blocks in, onset strength frames out (``fps`` per second). Engine thread."""
 
-    def __init__(self, samplerate: int, fps: int = 100, frame_size: int = 2048,
+    def __init__(self, samplerate: int, fps: int = 50, frame_size: int = 2048,
                  bands_per_octave: int = 12, f_min: float = 30.0, f_max: float = 16000.0,
                  max_frames_per_call: int = 4096) -> None:
         self.samplerate = samplerate

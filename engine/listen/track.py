@@ -12,7 +12,7 @@ import numpy as np
 from .beat import BeatTracker
 from .onset import OnsetDetector
 
-FPS = 100
+FPS = 50  # 20 ms frames: as accurate as 100/s on the development set, at half the CPU
 BLOCK = 128  # the live block size
 
 
@@ -48,7 +48,7 @@ def onsets_of_audio(samples: np.ndarray, samplerate: int, block: int = BLOCK,
 
 
 def beats_of_midi(path: str) -> np.ndarray:
-    """The tracker on a MIDI file's note-ons (velocity-weighted impulses at 100 frames/s)."""
+    """The tracker on a MIDI file's note-ons (velocity-weighted impulses, FPS frames/s)."""
     from ..events import is_note_on
     from ..io.files import read_midi
 
