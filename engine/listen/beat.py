@@ -65,8 +65,8 @@ class BeatTracker:
                  onset_p: tuple[float, float, float, float] = (1.0, 0.3, 0.2, 0.2),
                  observation_lambda: float = 16.0, beat_gap_cost: float = 0.3,
                  prior_strength: float = 1.0,
-                 prior_bpm: float = 110.0, prior_octaves: float = 0.6, floor: float = 1.0,
-                 scale: float = 3.0, hold_beats: float = 4.0) -> None:
+                 prior_bpm: float = 90.0, prior_octaves: float = 0.6, floor: float = 1.0,
+                 scale: float = 2.0, hold_beats: float = 4.0) -> None:
         self.fps = fps
         lo = int(np.floor(60.0 * fps / max_bpm))
         hi = int(np.ceil(60.0 * fps / min_bpm))
