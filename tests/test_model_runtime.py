@@ -202,3 +202,15 @@ def test_parallel_fifths_and_octaves_are_masked(rt, melody):
                                  HarmonizeSettings(seed=3, no_parallels=False)))
     assert with_mask["parallels"] < without["parallels"]
     assert with_mask["parallels"] <= 0.02 * with_mask["moves"]
+
+
+def test_anticipate_commits_frame_t_before_its_melody(melody):
+    rt = ModelRuntime(DEFAULT_MODEL.with_name("improv_anticipate_int8.onnx"))
+    assert rt.order == "anticipate"
+    n, t = 80, 30
+    s = HarmonizeSettings(seed=7)
+    base = harmonize(rt, melody.tokens[:n], melody.bar_pos[:n], s)
+    changed = melody.tokens[:n].copy()
+    changed[t:] = np.where(changed[t:] >= 3, changed[t:] + 2, changed[t:])  # from frame t on
+    other = harmonize(rt, changed, melody.bar_pos[:n], s)
+    assert np.array_equal(base[:t + 1, 1:], other[:t + 1, 1:])  # frame t itself unchanged
