@@ -109,6 +109,8 @@ class BeatTracker:
         self.beats_out: list[int] = []
         self.onsets_out: list[tuple[int, float]] = []  # (frame, activation) this call
         self.reset()
+        self.process(np.zeros(1))  # compile/load the kernel now, not on the audio path
+        self.reset()
 
     def reset(self) -> None:
         self.fwd[:] = self._init

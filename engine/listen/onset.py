@@ -74,6 +74,7 @@ class OnsetDetector:
         self._bands = np.zeros(n_bands, dtype=np.float32)
         self._prev = np.zeros(n_bands, dtype=np.float32)
         self.out = np.zeros(max_frames_per_call, dtype=np.float64)  # reused by process()
+        _flux(self._bands, self._prev, self._prev)  # compile/load the kernel now, not live
         self.reset()
 
     def reset(self) -> None:
