@@ -2,7 +2,9 @@
 
 Threads: the main thread runs the engine loop (``Engine.step`` every millisecond); the
 scheduler thread sends; one OSC server thread; PortAudio's callback thread; rtmidi's queue.
-SIGINT/SIGTERM, an exception in any thread, and leaving ``run`` all release held notes.
+SIGINT/SIGTERM, an exception in the engine or scheduler thread (or any thread that dies of
+one), and leaving ``run`` all release held notes; an OSC datagram whose handler fails is
+counted (``thread_errors``) and answered, and the server goes on.
 """
 
 from __future__ import annotations
