@@ -19,15 +19,20 @@ class InputFileError(ValueError):
     """An input file is missing, unreadable or of an unknown kind."""
 
 
-def read_midi(path: str | Path) -> tuple[list[MidiMessage], float | None]:
-    """All channel (and sysex) messages of a MIDI file with their times in seconds, and the
-    file's first tempo in BPM (None when it sets none)."""
+def open_midi(path: str | Path) -> mido.MidiFile:
+    """``mido.MidiFile(path)``, or InputFileError saying what is wrong with the file."""
     try:
-        mf = mido.MidiFile(path)
+        return mido.MidiFile(path)
     except FileNotFoundError:
         raise InputFileError(f"input file not found: {path}") from None
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
         raise InputFileError(f"cannot read MIDI file {path}: {exc}") from None
+
+
+def read_midi(path: str | Path) -> tuple[list[MidiMessage], float | None]:
+    """All channel (and sysex) messages of a MIDI file with their times in seconds, and the
+    file's first tempo in BPM (None when it sets none)."""
+    mf = open_midi(path)
     bpm = None
     t_sec = 0.0
     events: list[MidiMessage] = []

@@ -13,7 +13,7 @@ from pathlib import Path
 import mido
 import numpy as np
 
-from ..io.files import InputFileError
+from ..io.files import InputFileError, open_midi
 
 FRAMES_PER_BEAT = 4
 LOW, HIGH = 21, 108
@@ -37,12 +37,7 @@ def _fold(p: int) -> int:
 
 
 def read_melody(path: str | Path, max_frames: int = 20000) -> Melody:
-    try:
-        mf = mido.MidiFile(path)
-    except FileNotFoundError:
-        raise InputFileError(f"melody file not found: {path}") from None
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
-        raise InputFileError(f"cannot read MIDI file {path}: {exc}") from None
+    mf = open_midi(path)
     tpb = mf.ticks_per_beat
     notes = []  # (start tick, end tick, pitch)
     open_notes: dict[tuple[int, int], list[int]] = {}

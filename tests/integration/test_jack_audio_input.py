@@ -115,6 +115,16 @@ def isolate(client, port_name: str) -> None:
 
 
 @pytest.mark.integration
+def play_into_portaudio(player_cls, name: str, helpers):
+    """A player client connected (alone) to PortAudio's JACK input."""
+    target = portaudio_input_port(helpers)
+    player = player_cls(helpers.unique_name(name))
+    isolate(player.client, target)
+    player.connect(target)
+    helpers.wait_connected(player.port.name, target)
+    return player
+
+
 def test_audio_input_ring_receives_the_burst(sd, helpers):
     from engine.io.audio import AudioInput
 
@@ -122,11 +132,7 @@ def test_audio_input_ring_receives_the_burst(sd, helpers):
     player = None
     try:
         audio.start()
-        target = portaudio_input_port(helpers)
-        player = BurstPlayer(helpers.unique_name("burst"))
-        isolate(player.client, target)
-        player.connect(target)
-        helpers.wait_connected(player.port.name, target)
+        player = play_into_portaudio(BurstPlayer, "burst", helpers)
 
         blocks, firsts = [], []
         out = np.zeros(BLOCK, np.float32)
@@ -193,11 +199,7 @@ def test_live_session_plays_on_an_audio_burst(sd, helpers, midi_recorder):
     try:
         runner.start()
         rec = midi_recorder(f"{client_name}:out")
-        target = portaudio_input_port(helpers)
-        player = BurstPlayer(helpers.unique_name("burst"))
-        isolate(player.client, target)
-        player.connect(target)
-        helpers.wait_connected(player.port.name, target)
+        player = play_into_portaudio(BurstPlayer, "burst", helpers)
         engine = session.engine
         assert engine.state == "armed"
         helpers.wait_for(lambda: engine.counters.audio_blocks > 100, 10.0, "audio blocks")
@@ -269,11 +271,7 @@ def test_live_beats_through_jack_match_the_offline_tracker(sd, helpers):
     runner = threading.Thread(target=session.run, kwargs={"duration_sec": 40.0}, daemon=True)
     try:
         runner.start()
-        target = portaudio_input_port(helpers)
-        player = ClickPlayer(helpers.unique_name("clicks"))
-        isolate(player.client, target)
-        player.connect(target)
-        helpers.wait_connected(player.port.name, target)
+        player = play_into_portaudio(ClickPlayer, "clicks", helpers)
         helpers.wait_for(lambda: session.engine.counters.audio_blocks > 100, 10.0, "audio")
         player.go()
         helpers.wait_for(player.done, 20.0, "the click track to finish")
