@@ -125,6 +125,15 @@ def play_into_portaudio(player_cls, name: str, helpers):
     return player
 
 
+def audio_config(sd, client_name: str):
+    """A live engine on JACK MIDI with audio from PortAudio's JACK input, OSC quiet."""
+    return load(None, {
+        "midi.api": "jack", "midi.client_name": client_name, "osc.port": 0, "osc.out": None,
+        "audio.input": str(jack_input_device(sd)), "audio.samplerate": SR,
+        "audio.blocksize": BLOCK, "tempo.bpm": 120.0,
+    })
+
+
 def test_audio_input_ring_receives_the_burst(sd, helpers):
     from engine.io.audio import AudioInput
 
@@ -188,12 +197,7 @@ def test_live_session_plays_on_an_audio_burst(sd, helpers, midi_recorder):
     from engine.live import LiveSession
 
     client_name = helpers.unique_name("audio")
-    cfg = load(None, {
-        "midi.api": "jack", "midi.client_name": client_name, "osc.port": 0, "osc.out": None,
-        "audio.input": str(jack_input_device(sd)), "audio.samplerate": SR,
-        "audio.blocksize": BLOCK, "tempo.bpm": 120.0,
-    })
-    session = LiveSession(cfg)
+    session = LiveSession(audio_config(sd, client_name))
     player = None
     runner = threading.Thread(target=session.run, kwargs={"duration_sec": 30.0}, daemon=True)
     try:
@@ -252,12 +256,7 @@ def test_live_beats_through_jack_match_the_offline_tracker(sd, helpers):
     from engine.live import LiveSession
 
     client_name = helpers.unique_name("beats")
-    cfg = load(None, {
-        "midi.api": "jack", "midi.client_name": client_name, "osc.port": 0, "osc.out": None,
-        "audio.input": str(jack_input_device(sd)), "audio.samplerate": SR,
-        "audio.blocksize": BLOCK, "tempo.bpm": 120.0,
-    })
-    session = LiveSession(cfg)
+    session = LiveSession(audio_config(sd, client_name))
     live_beats: list[float] = []
     take = session.engine.listener.take_beats
 
