@@ -10,7 +10,11 @@ OpenMP / numba are held to one thread. Prints Markdown tables and writes every (
 row to bench/data/beats/results.csv.
 
 Trackers:
-- improv (causal): ``engine.listen.track.beats_of_audio(samples, samplerate)``, and on the MIDI
+- improv (causal): ``engine.listen.track.beats_of_audio(samples, samplerate)`` -- the live
+  listener block by block: the learned activation (``models/improv_beat.json``, trained by
+  ``models/beat_train.py`` on pieces that are not in this set) into the bar-pointer tracker;
+  also its downbeats and meter. ``improv-flux``: the same tracker on the spectral flux (no
+  model: what runs if the model file is missing), and on the MIDI
   path ``beats_of_midi(path)`` fed the clips' ``.mid`` files (notes at their performed times,
   one fixed tempo: nothing in them gives the beat away).
 - aubio (causal): ``aubio.tempo("default", 1024, 512, sr)`` fed hop by hop (512 samples); a beat
@@ -103,18 +107,29 @@ class Tracker:
 
 
 class Improv(Tracker):
-    name, label = "improv", "improv (causal)"
+    name, label = "improv", "improv (causal, learned activation)"
+    model = "default"
 
     def available(self):
         try:
+            from engine.listen.activation import DEFAULT_MODEL
             from engine.listen.track import beats_of_audio
         except Exception as exc:  # noqa: BLE001 - any import failure means "not there yet"
             return f"engine.listen.track.beats_of_audio does not import ({exc})"
         self._fn = beats_of_audio
+        self._model = DEFAULT_MODEL if self.model == "default" else None
+        if self._model is not None and not Path(self._model).exists():
+            return f"{self._model} is missing"
         return None
 
     def beats(self, x, sr):
-        return np.asarray(self._fn(x, sr), dtype=float)
+        beats, self.positions = self._fn(x, sr, beat_model=self._model, with_positions=True)
+        return np.asarray(beats, dtype=float)
+
+
+class ImprovFlux(Improv):
+    name, label = "improv-flux", "improv (causal, spectral flux: no model)"
+    model = None
 
 
 class ImprovMidi(Tracker):
@@ -250,7 +265,8 @@ class BTrack(Tracker):
         return np.asarray(self._btrack.trackBeats(x.astype(np.float64)), dtype=float)
 
 
-TRACKERS = {t.name: t for t in (Improv, ImprovMidi, Aubio, Madmom, BTrack, Librosa)}
+TRACKERS = {t.name: t for t in (Improv, ImprovFlux, ImprovMidi, Aubio, Madmom, BTrack,
+                                 Librosa)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,8 +322,28 @@ def run(tracker: Tracker, clips: list[dict], data: Path) -> list[dict]:
         row["cpu_sec"] = time.process_time() - t0
         row["n_est"] = len(est)
         row.update(score(ref, est))
+        positions = getattr(tracker, "positions", None)
+        if tracker.name == "improv" and positions is not None and len(positions) == len(est):
+            row.update(score_bars(data / clip["beats"], est, positions, clip.get("meter")))
         rows.append(row)
     return rows
+
+
+def score_bars(beats_path: Path, est, positions, meter) -> dict:
+    """Downbeat F (+-70 ms) and whether the meter at the end (the count between the last two
+    downbeats) is the clip's: 3/4 vs 4/4 clips only."""
+    import mir_eval
+
+    ref = np.loadtxt(beats_path, ndmin=2)
+    ref_d = mir_eval.beat.trim_beats(ref[ref[:, 1] == 1, 0], min_beat_time=TRIM_SEC)
+    est_d = mir_eval.beat.trim_beats(np.asarray(est)[np.asarray(positions) == 1],
+                                     min_beat_time=TRIM_SEC)
+    out = {"downbeat_f": mir_eval.beat.f_measure(ref_d, est_d, F_WINDOW_SEC)}
+    if meter in ("3/4", "4/4"):
+        ones = np.flatnonzero(np.asarray(positions) == 1)
+        found = int(ones[-1] - ones[-2]) if len(ones) >= 2 else 0
+        out["meter_ok"] = float(found == int(meter[0]))
+    return out
 
 
 def mean(rows, key, pick=lambda r: True):
@@ -334,6 +370,12 @@ def print_tables(results: dict[str, list[dict]], labels: dict[str, str], title: 
         errors = sum(1 for r in rows if r["error"])
         print(f"| {labels[name]} | {f:.3f} | {cmlt:.3f} | {amlt:.3f} | {fs:.3f} ({ns}) | "
               f"{fc:.3f} ({nc}) | {cpu:.2f} | {n} | {errors} |")
+    for name, rows in results.items():
+        if any("downbeat_f" in r for r in rows):
+            df, nd = mean(rows, "downbeat_f", lambda r: "downbeat_f" in r)
+            mk, nm = mean(rows, "meter_ok", lambda r: "meter_ok" in r)
+            print(f"\n{labels[name]}: downbeat F {df:.3f} ({nd} clips); meter (3/4 vs 4/4) "
+                  f"right at the end on {mk * nm:.0f} of {nm} clips")
     print("\nF-measure by group (clips):\n")
     present = [(g, label) for g, label in GROUPS
                if any(group_of(r) == g for rows in results.values() for r in rows)]
@@ -399,12 +441,13 @@ def main(argv=None) -> int:
     if rows:
         out = args.csv or args.data / "results.csv"
         keys = ["tracker", "path", "clip", "kind", "tempo_curve", "meter", "f", "cmlt", "amlt",
-                "cmlc", "amlc", "cpu_sec", "audio_sec", "n_ref", "n_est", "error"]
+                "cmlc", "amlc", "downbeat_f", "meter_ok", "cpu_sec", "audio_sec", "n_ref", "n_est",
+                "error"]
         with open(out, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=keys)
             w.writeheader()
             for r in rows:
-                w.writerow({k: (round(r[k], 4) if isinstance(r[k], float) else r[k])
+                w.writerow({k: (round(r[k], 4) if isinstance(r[k], float) else r.get(k, ""))
                             for k in keys})
         print(f"\nper-clip rows: {out}")
     return 0

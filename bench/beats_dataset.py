@@ -304,8 +304,9 @@ def soprano_fermatas(score) -> list[float]:
     return out
 
 
-def build_score_clip(clip: ScoreClip):
-    """-> (mido.MidiFile, beats [(t_sec, position)], manifest entry)."""
+def build_score_clip(clip: ScoreClip, min_sec: float = 25.0):
+    """-> (mido.MidiFile, beats [(t_sec, position)], manifest entry); a piece giving less than
+    ``min_sec`` of music is refused (ValueError)."""
     import mido
 
     score = load_score(clip.source)
@@ -324,7 +325,7 @@ def build_score_clip(clip: ScoreClip):
     # the clip ends at the first beat at or after CLIP_SEC, or where the score ends
     late = beat_q[tmap(beat_q) >= CLIP_SEC - 1e-9]
     q_end = min(float(late[0]) if len(late) else q_score_end, q_score_end)
-    if float(tmap(q_end)) < 25.0:
+    if float(tmap(q_end)) < min_sec:
         raise ValueError(f"{clip.source}: only {float(tmap(q_end)):.1f} s of usable score")
     keep = beat_q < q_end
     beat_q = beat_q[keep]

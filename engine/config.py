@@ -84,6 +84,34 @@ class BaselineConfig:
     stop_after_beats: float = 4.0  # the player silent this long: release, wait for them
 
 
+MODES = ("accompany", "answer", "both")
+KEYS = ("auto",) + tuple(f"{n}{m}" for n in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab",
+                                               "A", "Bb", "B") for m in ("", "m"))
+
+
+@dataclass
+class ImproviserConfig:
+    enabled: bool = True  # the model plays (MIDI players); off, or for audio players: baseline
+    model: str = "react"  # shipped model (react | anticipate) or a path to an .onnx file
+    temperature: float = 0.8  # sampling temperature (0 = most likely token)
+    top_p: float = 0.95  # nucleus sampling
+    density: float = 0.5  # 0 = sustain, 1 = re-strike often (a bias on holding)
+    mode: str = "accompany"  # accompany | answer (only answers when the player rests) | both
+    key: str = "auto"  # scale lock: auto (the model's own sense of key) or C, Am, F#m, ...
+    commit_beats: float = 0.0  # 0: react (each frame when the player's note arrives); else plan
+    deadline_sec: float = 0.02  # react: decide this long after a frame with no player note
+    chord_sec: float = 0.003  # react: notes this close to the first form one chord
+    react_slack_sec: float = 0.004  # react: wait this long for MIDI input to be read
+    bass: bool = True  # role on/off
+    chords: bool = True
+    answer: bool = True
+    bass_velocity: int = 88
+    chord_velocity: int = 64
+    answer_velocity: int = 84
+    answer_after_beats: float = 2.0  # the player rests this long: improv answers
+    answer_max_beats: float = 8.0  # an answer is at most this long (and at most the phrase)
+
+
 @dataclass
 class Config:
     midi: MidiConfig = field(default_factory=MidiConfig)
@@ -92,6 +120,7 @@ class Config:
     tempo: TempoConfig = field(default_factory=TempoConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    improviser: ImproviserConfig = field(default_factory=ImproviserConfig)
     seed: int = 0  # for the model's sampling (the baseline is deterministic without it)
 
     def validate(self) -> Config:
@@ -109,6 +138,12 @@ class Config:
             host, port = parse_host_port(self.osc.out, "osc.out")
             if port == self.osc.port and host in (self.osc.host, "localhost", "127.0.0.1"):
                 raise ConfigError("osc.out must not be improv's own OSC input (a feedback loop)")
+        if self.improviser.mode not in MODES:
+            raise ConfigError(f"improviser.mode must be one of {', '.join(MODES)} "
+                              f"(got {self.improviser.mode!r})")
+        if self.improviser.key not in KEYS:
+            raise ConfigError(f"improviser.key must be auto or a key like C, F#, Am, Ebm "
+                              f"(got {self.improviser.key!r})")
         if self.scheduler.lookahead_sec <= self.scheduler.input_slack_sec:
             raise ConfigError("scheduler.lookahead_sec must exceed scheduler.input_slack_sec")
         return self
@@ -134,6 +169,18 @@ _RANGES = (
     ("baseline.window_beats", 1.0, 64.0),
     ("baseline.key_window_beats", 1.0, 120.0),
     ("baseline.stop_after_beats", 0.5, 64.0),
+    ("improviser.temperature", 0.0, 2.0),
+    ("improviser.top_p", 0.05, 1.0),
+    ("improviser.density", 0.0, 1.0),
+    ("improviser.commit_beats", 0.0, 4.0),
+    ("improviser.deadline_sec", 0.0, 0.2),
+    ("improviser.chord_sec", 0.0, 0.05),
+    ("improviser.react_slack_sec", 0.0, 0.05),
+    ("improviser.bass_velocity", 1, 127),
+    ("improviser.chord_velocity", 1, 127),
+    ("improviser.answer_velocity", 1, 127),
+    ("improviser.answer_after_beats", 0.5, 32.0),
+    ("improviser.answer_max_beats", 1.0, 64.0),
 )
 
 

@@ -41,6 +41,7 @@ from .listen.listener import Listener
 from .listen.profile import PitchProfile
 from .listen.tempo import MidiClockTempo, TapTempo
 from .play.baseline import BaselineAccompanist
+from .play.improviser import Improviser, NoteEvent
 from .scheduler import (
     CMD_PANIC,
     CMD_RECONNECT,
@@ -104,6 +105,8 @@ class Engine:
         self.baseline = BaselineAccompanist(
             config.tempo.beats_per_bar, b.bass, b.chords, b.bass_velocity, b.chord_velocity
         )
+        self.improviser = self._make_improviser(audio_ring is not None)
+        self._open_ids: dict[tuple[str, int], int] = {}  # improviser notes sounding -> id
         self.midi_inputs = list(midi_inputs or [])
         self._stampers = [MidiTimestamper() for _ in self.midi_inputs]
         self._controls: queue.SimpleQueue = queue.SimpleQueue()
@@ -127,6 +130,29 @@ class Engine:
         self._next_health_t_sec = 0.0
         self._clock_stop_t_sec = float("-inf")
         self._out_lost = False
+
+    def _make_improviser(self, audio: bool) -> Improviser | None:
+        """The model improviser for a MIDI player; None (the rule-based baseline plays) when it
+        is switched off, for an audio player (no pitches to give the model), or when the
+        model cannot be loaded -- said once in the log and kept in ``self.why_baseline``."""
+        from .play.runtime import ModelFileError, ModelRuntime, resolve_model
+
+        ic = self.cfg.improviser
+        self.why_baseline = ""
+        if not ic.enabled:
+            self.why_baseline = "improviser.enabled is off"
+        elif audio:
+            self.why_baseline = "audio input: the rule-based baseline accompanies audio players"
+        if self.why_baseline:
+            return None
+        try:
+            rt = ModelRuntime(resolve_model(ic.model), keep_frames=24)
+            return Improviser(ic, rt, self.cfg.tempo.beats_per_bar, self.cfg.seed)
+        except (ModelFileError, ValueError) as exc:
+            self.counters.model_errors += 1
+            self.why_baseline = f"model not usable ({exc}); the rule-based baseline plays"
+            log.error("%s", self.why_baseline)
+            return None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -166,6 +192,53 @@ class Engine:
             protocol.VERSION: lambda args: [(protocol.VERSION, [protocol.PROTOCOL_VERSION])],
             protocol.RECONNECT: lambda args: self.scheduler.command(CMD_RECONNECT),
             protocol.TAP: lambda args: self._controls.put(("tap", [self.clock.now()])),
+            **self._improviser_handlers(enqueue),
+        }
+
+    def _improviser_handlers(self, enqueue) -> dict:
+        """Controls of the improviser: checked here (a bad value is refused with
+        /improv/error by the dispatcher), applied on the engine thread. OSC thread."""
+        from .config import KEYS, MODES
+        from .play.improviser import NAMES
+
+        def ranged(name, lo, hi):
+            def handler(args):
+                v = float(args[0])
+                if not lo <= v <= hi:
+                    raise ValueError(f"{name} must be within {lo:g}..{hi:g} (got {v:g})")
+                self._controls.put((name, [v]))
+            return handler
+
+        def key(args):
+            if len(args) == 2:
+                pc, quality = int(args[0]), str(args[1])
+                if not 0 <= pc <= 11 or quality not in ("major", "minor"):
+                    raise ValueError("key: pitch class 0..11 and major or minor")
+                name = NAMES[pc] + ("m" if quality == "minor" else "")
+            else:
+                name = str(args[0])
+            if name not in KEYS:
+                raise ValueError(f"unknown key {name!r} (auto, C, F#, Am, Ebm ...)")
+            self._controls.put(("key", [name]))
+
+        def mode(args):
+            if args[0] not in MODES:
+                raise ValueError(f"mode must be one of {', '.join(MODES)}")
+            self._controls.put(("mode", [args[0]]))
+
+        def role(name):
+            return lambda args: self._controls.put(("role", [name, bool(args[0])]))
+
+        return {
+            protocol.TEMPERATURE: ranged("temperature", 0.0, 2.0),
+            protocol.DENSITY: ranged("density", 0.0, 1.0),
+            protocol.COMMIT: ranged("commit_beats", 0.0, 4.0),
+            protocol.ROLE_PREFIX + "bass": role("bass"),
+            protocol.ROLE_PREFIX + "chords": role("chords"),
+            protocol.ROLE_PREFIX + "answer": role("answer"),
+            protocol.KEY: key,
+            protocol.MODE: mode,
+            protocol.FOLLOW: lambda args: self._controls.put(("follow", [bool(args[0])])),
         }
 
     def status(self) -> dict[str, int]:
@@ -216,6 +289,29 @@ class Engine:
                 self.bpm = args[0]
                 if self.state == PLAYING:
                     self.tempo.set_tempo(self.bpm, self.next_beat)
+            else:
+                self._improviser_control(name, args)
+
+    def _improviser_control(self, name: str, args: list) -> None:
+        ic, b = self.cfg.improviser, self.cfg.baseline
+        if name in ("temperature", "density", "commit_beats"):
+            setattr(ic, name, args[0])
+        elif name == "mode":
+            ic.mode = args[0]
+        elif name == "follow":
+            self.cfg.tempo.follow = args[0]
+        elif name == "key":
+            ic.key = args[0]
+            if self.improviser is not None:
+                self.improviser.set_key(args[0])
+        elif name == "role":
+            role, on = args
+            setattr(ic, role, on)
+            if role in ("bass", "chords"):
+                setattr(b, role, on)  # the baseline's roles too
+                setattr(self.baseline, role, on)
+        if self.improviser is not None and name in ("role", "mode"):
+            self._send_improviser(self.improviser.roles_changed(self.clock.now()))
 
     def _stop(self) -> None:
         """The stop control: drop what is pending, release what sounds."""
@@ -223,6 +319,10 @@ class Engine:
         self.state = STOPPED
         self.scheduler.command(CMD_STOP)
         self._thru_ids.clear()
+        self._open_ids.clear()
+        if self.improviser is not None:
+            self.improviser.release(self.clock.now())  # forget them: the stop released them
+            self.improviser.out.clear()
         self._pending.clear()
         if was_playing and self.cfg.midi.clock_out:
             self.scheduler.submit(self.clock.now(), RAW_EV, (CLOCK_STOP,))
@@ -263,10 +363,15 @@ class Engine:
             self._onset(t_sec)
             if self.state == PLAYING:
                 self._pending.append((t_sec, data[1], data[2]))
+                if self.improviser is not None:
+                    self.improviser.player(t_sec, data[1], data[2])
             if self.thru:
                 self._thru(now, data[1], data[2])
-        elif is_note_off(data) and self.thru:
-            self._thru(now, data[1], 0)
+        elif is_note_off(data):
+            if self.improviser is not None and self.state == PLAYING:
+                self.improviser.player(t_sec, data[1], 0)
+            if self.thru:
+                self._thru(now, data[1], 0)
 
     def _thru(self, now: float, pitch: int, velocity: int) -> None:
         ch = protocol.PLAYER_CHANNEL
@@ -287,6 +392,8 @@ class Engine:
         self.state = PLAYING
         self.next_beat = 1  # beat 0 is now: the first beat we can still play on time is 1
         self.baseline.reset()
+        if self.improviser is not None:
+            self.improviser.restart()
         self.profile.reset()  # beat numbers restart at 0: rows of an earlier take would lie
         self._pending.clear()
         self.last_activity_t_sec = t_sec
@@ -386,7 +493,25 @@ class Engine:
             if pitch != AUDIO_ONSET:
                 self.profile.add_note(self.tempo.beat(t_sec), pitch, 0.5 + velocity / 254.0)
 
+    def _send_improviser(self, notes: list[NoteEvent]) -> None:
+        """Hand the improviser's notes to the scheduler (open notes: ids kept for the off)."""
+        for n in notes:
+            channel = protocol.ROLE_CHANNELS[n.role]
+            if n.velocity > 0:
+                note_id = self.scheduler.new_note_id()
+                self._open_ids[(n.role, n.pitch)] = note_id
+                self.scheduler.submit(n.t_sec, NOTE_ON_EV,
+                                      (channel, n.pitch, n.velocity, note_id, n.role, 0.0))
+            else:
+                note_id = self._open_ids.pop((n.role, n.pitch), None)
+                if note_id is not None:
+                    self.scheduler.submit(n.t_sec, NOTE_OFF_EV,
+                                          (channel, n.pitch, note_id, n.role))
+
     def _decide(self, now: float) -> None:
+        if self.improviser is not None and self.state == PLAYING:
+            self._send_improviser(self.improviser.process(now, self.tempo))
+            self.counters.frames_decided = self.improviser.next_frame_total
         sc, b_cfg = self.cfg.scheduler, self.cfg.baseline
         while self.state == PLAYING:
             b = self.next_beat
@@ -398,9 +523,13 @@ class Engine:
             if self.audio_ring is not None:
                 self._audio_chroma(b - 1, t_cut)
             spb = 60.0 / self.tempo.bpm_at(b)
-            if t_cut - self.last_activity_t_sec > b_cfg.stop_after_beats * spb:
+            imp = self.improviser
+            if (t_cut - self.last_activity_t_sec > b_cfg.stop_after_beats * spb
+                    and not (imp is not None and imp.busy)):
                 # The player stopped: let what is scheduled ring out, wait for them to return.
                 self.state = ARMED
+                if imp is not None:
+                    self._send_improviser(imp.release(t_beat))
                 if self.cfg.midi.clock_out:
                     self.scheduler.submit(t_beat, RAW_EV, (CLOCK_STOP,))
                     self._clock_stop_t_sec = t_beat
@@ -411,7 +540,7 @@ class Engine:
                 return
             recent = self.profile.window(b, b_cfg.window_beats, half_life_beats=2.0).copy()
             key = self.profile.window(b, b_cfg.key_window_beats)
-            for note in self.baseline.process(b, recent, key):
+            for note in (self.baseline.process(b, recent, key) if imp is None else ()):
                 t_on = self.tempo.t_sec(note.beat)
                 t_off = self.tempo.t_sec(note.beat + note.dur_beat)
                 channel = protocol.ROLE_CHANNELS[note.role]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 DEFAULT_OSC_HOST = "127.0.0.1"
 DEFAULT_OSC_IN_PORT = 9000
@@ -23,6 +23,13 @@ STATUS = "/improv/status"
 VERSION = "/improv/version"
 RECONNECT = "/improv/reconnect"
 TAP = "/improv/tap"
+TEMPERATURE = "/improv/temperature"
+DENSITY = "/improv/density"
+ROLE_PREFIX = "/improv/role/"
+KEY = "/improv/key"
+MODE = "/improv/mode"
+COMMIT = "/improv/commit"
+FOLLOW = "/improv/follow"
 
 # -- out (monitoring, replies) --------------------------------------------------------------
 NOTE = "/improv/note"
@@ -57,7 +64,17 @@ ROUTES: tuple[Route, ...] = (
     Route(VERSION, IN, ("",), "reply /improv/version with the protocol version"),
     Route(RECONNECT, IN, ("",), "reopen the MIDI output port (after its peer vanished)"),
     Route(TAP, IN, ("",), "tap tempo: taps set the tempo (and, while playing, the beat)"),
-    Route(NOTE, OUT, ("siif",), "a note sent: role pitch velocity duration_sec"),
+    Route(TEMPERATURE, IN, ("f",), "the model's sampling temperature, 0..2 (0 = most likely)"),
+    Route(DENSITY, IN, ("f",), "0..1: 0 sustains, 1 re-strikes often (0.5 = as trained)"),
+    Route(ROLE_PREFIX + "bass", IN, ("i",), "bass role on (1) or off (0)"),
+    Route(ROLE_PREFIX + "chords", IN, ("i",), "chords role (tenor + alto voices) on or off"),
+    Route(ROLE_PREFIX + "answer", IN, ("i",), "answer role (call and response) on or off"),
+    Route(KEY, IN, ("s", "is"), "key lock: auto, a key (C, F#, Am) or pitch class + major/minor"),
+    Route(MODE, IN, ("s",), "accompany, answer (only answers the player's phrases) or both"),
+    Route(COMMIT, IN, ("f",), "committed horizon in beats (0 = react, decided as notes arrive)"),
+    Route(FOLLOW, IN, ("i",), "follow the beat tracker's tempo (1) or keep the set tempo (0)"),
+    Route(NOTE, OUT, ("siif",), "a note: role pitch velocity duration_sec (velocity 0: its "
+          "note-off; duration 0: until that note-off)"),
     Route(BEAT, OUT, ("ifff",), "a beat passed: index bpm phase confidence"),
     Route(ONSET, OUT, ("f",), "the player played (an onset heard): strength 0..1"),
     Route(ERROR, OUT, ("ss",), "a bad message: address reason"),
@@ -72,9 +89,9 @@ OUT_ROUTES = {r.address: r for r in ROUTES if r.direction == OUT}
 # One output channel per role (0-based here; users see 1-based: bass on MIDI channel 2 ...).
 # Channel index 0 is left to the player (the demo writes their part there).
 PLAYER_CHANNEL = 0
-ROLE_CHANNELS: dict[str, int] = {"bass": 1, "chords": 2}
+ROLE_CHANNELS: dict[str, int] = {"bass": 1, "chords": 2, "answer": 3}
 # General MIDI programs sent at start so a plain GM synth sounds right out of the box.
-ROLE_PROGRAMS: dict[str, int] = {"bass": 32, "chords": 4}
+ROLE_PROGRAMS: dict[str, int] = {"bass": 32, "chords": 4, "answer": 11}
 PLAYER_PROGRAM = 0
 
 MIDI_CLOCK_PPQN = 24

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # event kinds
 NOTE_ON_EV = 0  # payload (channel, pitch, velocity, note_id, role, dur_sec)
-NOTE_OFF_EV = 1  # payload (channel, pitch, note_id)
+NOTE_OFF_EV = 1  # payload (channel, pitch, note_id[, role: also tell OSC])
 RAW_EV = 2  # payload: MIDI bytes (clock, start/stop, program change ...)
 OSC_EV = 3  # payload (address, args)
 # commands: acted on as soon as the scheduler thread sees them, ahead of any event
@@ -80,6 +80,10 @@ class Scheduler:
         note_id = next(self._note_ids)
         self.submit(t_sec, NOTE_ON_EV, (channel, pitch, velocity, note_id, role, dur_sec))
         self.submit(t_sec + dur_sec, NOTE_OFF_EV, (channel, pitch, note_id))
+
+    def new_note_id(self) -> int:
+        """An id for a note whose note-off is submitted later (``NOTE_OFF_EV``)."""
+        return next(self._note_ids)
 
     def command(self, cmd: str) -> None:
         """Queue a command (stop, panic, reconnect, quit); it runs before pending events."""
@@ -145,9 +149,11 @@ class Scheduler:
             if self.osc_out is not None:
                 self.osc_out.send(protocol.NOTE, [role, pitch, velocity, float(dur_sec)])
         elif kind == NOTE_OFF_EV:
-            channel, pitch, note_id = payload
+            channel, pitch, note_id = payload[:3]
             if self.held.off(channel, pitch, note_id):
                 self._send((NOTE_OFF | channel, pitch, 0))
+                if len(payload) > 3 and self.osc_out is not None:
+                    self.osc_out.send(protocol.NOTE, [payload[3], pitch, 0, 0.0])
         elif kind == RAW_EV:
             self._send(payload)
         elif kind == OSC_EV:

@@ -19,6 +19,8 @@ COUNTER_NAMES = (
     "audio_overflow",  # audio blocks dropped because the ring was full
     "rt_denied",  # 1 if SCHED_FIFO was refused and the scheduler runs at normal priority
     "thread_errors",  # exceptions caught in the engine or scheduler thread (each panics)
+    "model_errors",  # the model could not be loaded (the rule-based baseline plays instead)
+    "frames_decided",  # improviser frames (16ths) decided by the model
 )
 
 

@@ -12,6 +12,7 @@ from engine.offline import note_pairs, render
 from tests.helpers import EXAMPLE, melody_events, tones, write_midi
 
 C_MAJOR_TUNE = [60, 64, 67, 72, 65, 69, 72, 77, 67, 71, 74, 79, 60, 64, 67, 72]
+BASELINE = {"improviser.enabled": False}  # the rule-based accompanist: notes on the grid
 
 
 def on_times(sent, channel):
@@ -19,7 +20,7 @@ def on_times(sent, channel):
 
 
 def test_example_renders_bass_and_chords_on_separate_channels():
-    result = render(EXAMPLE, load(overrides={"tempo.bpm": 100.0}))
+    result = render(EXAMPLE, load(overrides={"tempo.bpm": 100.0, **BASELINE}))
     notes = note_pairs(result.sent)  # asserts every note-on has its note-off
     by_channel = Counter(ch for _, _, ch, _, _ in notes)
     bass, chords = protocol.ROLE_CHANNELS["bass"], protocol.ROLE_CHANNELS["chords"]
@@ -65,7 +66,7 @@ def test_accompaniment_stops_when_the_player_stops_and_comes_back(tmp_path):
     first = melody_events(C_MAJOR_TUNE[:8], start_sec=0.5)
     second = melody_events(C_MAJOR_TUNE[8:], start_sec=14.0)  # after a long silence
     path = write_midi(tmp_path / "m.mid", first + second)
-    result = render(path, load(overrides={"tempo.bpm": 120.0}))
+    result = render(path, load(overrides={"tempo.bpm": 120.0, **BASELINE}))
     ons = sorted(on_times(result.sent, protocol.ROLE_CHANNELS["bass"]))
     gap = [t for t in ons if 7.5 < t < 13.9]
     assert gap == []  # silent while the player is silent
@@ -88,11 +89,11 @@ def test_midi_flood_and_sysex_are_counted_not_lost(tmp_path):
 def test_render_writes_a_midi_file_with_tracks_per_channel(tmp_path):
     import mido
 
-    result = render(EXAMPLE, load(overrides={"tempo.bpm": 100.0}), thru=True)
+    result = render(EXAMPLE, load(overrides={"tempo.bpm": 100.0, **BASELINE}), thru=True)
     out = save_midi(result.sent, tmp_path / "o.mid")
     mf = mido.MidiFile(out)
     names = [t.name for t in mf.tracks]
-    assert names[1:] == ["channel 1", "channel 2", "channel 3"]
+    assert names[1:] == ["channel 1", "channel 2", "channel 3", "channel 4"]  # + answer
     events, _ = read_midi(out)
     on = [e for e in events if e.data[0] & 0xF0 == 0x90 and e.data[2] > 0]
     assert len(on) == result.engine.counters.notes_sent

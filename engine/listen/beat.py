@@ -53,11 +53,45 @@ def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, temp
     return best
 
 
+class OnsetLevel:
+    """Onset strengths of any scale -> activations in (0, 1): an adaptive level (a slow
+    average with a floor, so near-silence does not blow up into strong activations), and a
+    causal hold of each peak for a few frames. ``onset(x)`` says whether a frame starts an
+    onset (rising through 0.5)."""
+
+    def __init__(self, floor: float = 1.0, scale: float = 2.0, hold: float = 0.3) -> None:
+        self.floor, self.scale, self.hold = floor, scale, hold
+        self.reset()
+
+    def reset(self) -> None:
+        self._level = 0.0
+        self._held = 0.0
+        self._above = False
+
+    def process(self, x: float) -> float:
+        x = x if x == x else 0.0  # NaN -> 0
+        level = self._level = 0.995 * self._level + 0.005 * x
+        # above the running level (the noise of ringing notes) counts, in units of the level
+        a = (x - self.floor * level) / (self.scale * level + 1e-9) if x > 1e-6 else 0.0
+        a = 0.0 if a < 0.0 else (a if a < 1.0 else 1.0)
+        self._held = max(a, self.hold * self._held)
+        return self._held
+
+    def onset(self, x: float) -> float:
+        """The activation if this frame starts an onset, else 0."""
+        a = self.process(x)
+        start = a > 0.5 and not self._above
+        self._above = a > 0.5
+        return a if start else 0.0
+
+
 class BeatTracker:
     """``process(activations) -> list of beat frame indices committed``. Engine thread.
 
-    ``activations`` are onset strengths (any scale): they are normalised to (0, 1) by an
-    adaptive level, so silence stays silence and loud passages do not saturate.
+    With ``adaptive`` (the default, for onset strengths of any scale: spectral flux, MIDI
+    impulses) the input is normalised to (0, 1) by an adaptive level, so silence stays silence
+    and loud passages do not saturate; without it the input is taken as a beat probability
+    (the learned activation) and only clipped to (0, 1).
     """
 
     def __init__(self, fps: int = 50, min_bpm: float = 50.0, max_bpm: float = 220.0,
@@ -66,8 +100,11 @@ class BeatTracker:
                  observation_lambda: float = 16.0, beat_gap_cost: float = 0.3,
                  prior_strength: float = 1.0,
                  prior_bpm: float = 90.0, prior_octaves: float = 0.6, floor: float = 1.0,
-                 scale: float = 2.0, hold_beats: float = 4.0) -> None:
+                 scale: float = 2.0, hold_beats: float = 4.0, adaptive: bool = True,
+                 onset_threshold: float = 0.5) -> None:
         self.fps = fps
+        self.adaptive = adaptive  # False: the input is already a probability (learned)
+        self.onset_threshold = onset_threshold
         lo = int(np.floor(60.0 * fps / max_bpm))
         hi = int(np.ceil(60.0 * fps / min_bpm))
         self.intervals = np.arange(lo, hi + 1, dtype=np.int64)
@@ -106,6 +143,7 @@ class BeatTracker:
         # the tempo prior, spread over each beat's frames so that no tempo is favoured for
         # simply having more (or fewer) beats per second
         self.tempo_w = np.repeat(prior ** (prior_strength / self.intervals), self.intervals)
+        self.level = OnsetLevel(floor, scale, hold)
         self.beats_out: list[int] = []
         self.onsets_out: list[tuple[int, float]] = []  # (frame, activation) this call
         self.reset()
@@ -115,8 +153,7 @@ class BeatTracker:
     def reset(self) -> None:
         self.fwd[:] = self._init
         self.frame = 0
-        self._level = 0.0
-        self._held = 0.0
+        self.level.reset()
         self._last_pos = 0
         self._last_beat = -(10**9)
         self._last_onset = -(10**9)
@@ -125,15 +162,7 @@ class BeatTracker:
         self.n_beats = 0
 
     def _activation(self, x: float) -> float:
-        # adaptive level: a slow average of the onset strength, with a floor so that
-        # near-silence does not blow up into strong activations
-        level = self._level = 0.995 * self._level + 0.005 * x
-        # above the running level (the noise of ringing notes) counts, in units of the level
-        a = (x - self.floor * level) / (self.scale * level + 1e-9) if x > 1e-6 else 0.0
-        a = 0.0 if a < 0.0 else (a if a < 1.0 else 1.0)
-        # hold a peak for a few frames (causal): the beat states span `beat_frames` frames
-        self._held = max(a, self.hold * self._held)
-        return self._held
+        return self.level.process(x)
 
     def process(self, onset_strengths: np.ndarray) -> list[int]:
         """Advance one frame per value; return the frames of beats committed now (a reused
@@ -142,8 +171,12 @@ class BeatTracker:
         out.clear()
         self.onsets_out.clear()
         for x in onset_strengths:
-            act = self._activation(float(x))
-            if act > 0.5:
+            if self.adaptive:
+                act = self._activation(float(x))
+            else:
+                act = float(x)
+                act = 0.0 if not act > 0.0 else (act if act < 1.0 else 1.0)  # NaN -> 0
+            if act > self.onset_threshold:
                 if self._last_onset < self.frame - 1:  # rising edge: an onset
                     self.onsets_out.append((self.frame, act))
                 self._last_onset = self.frame
@@ -198,3 +231,13 @@ class BeatTracker:
         i = int(self._state_interval[self.best_state])
         lo, hi = max(0, i - 2), min(len(self.intervals) - 1, i + 2)
         return float(self.fwd[self.first[lo]:self.first[hi] + self.intervals[hi]].sum())
+
+
+def learned_tracker(fps: int = 50, **overrides) -> BeatTracker:
+    """The tracker set for the learned activation (a beat probability per frame): onsets
+    expected on the beat only, as in madmom's bar-pointer model."""
+    params = dict(adaptive=False, onset_p=(1.0, 0.0, 0.0, 0.0), beat_gap_cost=1.0,
+                  beat_frames=1, observation_lambda=16.0, onset_threshold=0.3,
+                  transition_lambda=100.0, prior_octaves=1.0)
+    params.update(overrides)
+    return BeatTracker(fps=fps, **params)

@@ -4,22 +4,39 @@ grid that the engine's clock advances. Engine thread; everything is made at cons
 
 Frames are committed only up to ``now - slack_sec``, after every input stamped before them has
 arrived, so live and offline runs track the same beats from the same input.
+
+Audio is tracked on the learned beat activation (``models/improv_beat.json``, which also gives
+downbeats: each beat's position in the bar); if that file is missing or unreadable the
+listener says so in ``model_error`` and tracks the spectral flux instead, as MIDI is.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .beat import BeatTracker
+from .activation import DEFAULT_MODEL, BeatActivation, ModelFileError
+from .beat import BeatTracker, OnsetLevel, learned_tracker
+from .meter import MeterTracker
 from .onset import OnsetDetector
 
 FPS = 50
 
 
 class Listener:
-    def __init__(self, samplerate: int = 0, slack_sec: float = 0.015) -> None:
-        self.tracker = BeatTracker(fps=FPS)
+    def __init__(self, samplerate: int = 0, slack_sec: float = 0.015,
+                 beat_model=DEFAULT_MODEL) -> None:
         self.detector = OnsetDetector(samplerate, fps=FPS) if samplerate else None
+        self.activation: BeatActivation | None = None
+        self.model_error = ""
+        if samplerate and beat_model is not None:
+            try:
+                self.activation = BeatActivation(beat_model)
+            except ModelFileError as exc:
+                self.model_error = f"{exc}; tracking beats on the spectral flux"
+        self.tracker = learned_tracker(FPS) if self.activation else BeatTracker(fps=FPS)
+        self.meter = MeterTracker()
+        self.onset_level = OnsetLevel()  # onsets from the flux when beats come from the model
+        self.positions: list[int] = []  # bar position of each beat in ``beats`` (0: unknown)
         self.slack_sec = slack_sec
         self._impulses = np.zeros(1024)  # MIDI impulses by frame (ring, clock mode)
         self._one = np.zeros(1)
@@ -33,8 +50,13 @@ class Listener:
         self.tracker.reset()
         if self.detector is not None:
             self.detector.reset()
+        if self.activation is not None:
+            self.activation.reset()
+        self.meter.reset()
+        self.onset_level.reset()
         self._impulses[:] = 0.0
         self.beats.clear()
+        self.positions.clear()
         self.t0_sec = None
         self._frames_done = 0
 
@@ -67,6 +89,7 @@ class Listener:
             self.last_strength = self._one[0]
             for f in self.tracker.process(self._one):
                 self.beats.append(self.t0_sec + f / FPS)
+                self.positions.append(0)
             for f, act in self.tracker.onsets_out:
                 self.onsets.append((self.t0_sec + f / FPS, act))
             self._frames_done += 1
@@ -81,14 +104,33 @@ class Listener:
         strengths = self.detector.process(block)
         if len(strengths):
             self.last_strength = float(strengths[-1])
-        for f in self.tracker.process(strengths):
-            self.beats.append(self.t0_sec + self.detector.frame_time_sec(f))
-        for f, act in self.tracker.onsets_out:
-            self.onsets.append((self.t0_sec + self.detector.frame_time_sec(f), act))
+        if self.activation is None:
+            for f in self.tracker.process(strengths):
+                self.beats.append(self.t0_sec + self.detector.frame_time_sec(f))
+                self.positions.append(0)
+            for f, act in self.tracker.onsets_out:
+                self.onsets.append((self.t0_sec + self.detector.frame_time_sec(f), act))
+            return
+        act = self.activation.process(self.detector.last_bands)
+        n_before = self.detector.n_frames - len(act)
+        for k in range(len(strengths)):
+            a = self.onset_level.onset(float(strengths[k]))
+            if a > 0.0:
+                self.onsets.append((self.t0_sec + self.detector.frame_time_sec(n_before + k), a))
+        for k in range(len(act)):
+            # the onset stream stays the flux's; the beats follow the learned activation
+            for f in self.tracker.process(act[k:k + 1, 0]):
+                self.beats.append(self.t0_sec + self.detector.frame_time_sec(f))
+                j = f - n_before  # the beat's own frame, if still in this call
+                down = act[j, 1] if 0 <= j < len(act) else act[k, 1]
+                if j > 0:
+                    down = max(down, act[j - 1, 1])
+                self.positions.append(self.meter.beat(down))
 
     def take_beats(self) -> list[float]:
         out = list(self.beats)
         self.beats.clear()
+        self.positions.clear()
         return out
 
     def take_onsets(self) -> list[tuple[float, float]]:

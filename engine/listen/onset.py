@@ -1,14 +1,16 @@
-"""Streaming onset strength: a log-filtered spectral flux with SuperFlux's maximum filter.
+"""Streaming spectrum and onset strength: log-filtered bands and a spectral flux with
+SuperFlux's maximum filter.
 
-``OnsetDetector.process(block)`` takes audio blocks of any size and produces one
-onset-strength value per hop (``fps`` frames per second, 50 by default) into a buffer it
-owns. All buffers are made in the constructor; the per-frame work after the FFT is one numba
-``nogil`` kernel. Frame ``k`` is the window of ``frame_size`` samples ending at sample
-``(k + 1) * hop``; its time is the window's centre, so the detector's latency is
-``frame_size / 2`` samples (``latency_sec``).
+``LogSpectrum.process(block)`` takes audio blocks of any size and produces one frame of log
+band energies per hop (``fps`` frames per second, 50 by default) into a buffer it owns;
+``OnsetDetector`` turns each frame into one onset-strength value, and the learned beat
+activation (:mod:`engine.listen.activation`) reads the same frames. All buffers are made in
+the constructors; the per-frame work after the FFT is numba ``nogil`` kernels. Frame ``k`` is
+the window of ``frame_size`` samples ending at sample ``(k + 1) * hop``; its time is the
+window's centre, so the latency is ``frame_size / 2`` samples (``latency_sec``).
 
-MIDI note-ons become onsets in the same stream (:meth:`add_impulse`), so one tracker serves
-audio and MIDI players.
+MIDI note-ons become onsets in the same stream (:meth:`OnsetDetector.add_impulse`), so one
+tracker serves audio and MIDI players.
 """
 
 from __future__ import annotations
@@ -54,8 +56,24 @@ def _flux(bands: np.ndarray, prev: np.ndarray, out_prev: np.ndarray) -> float:
     return total
 
 
-class OnsetDetector:
-    """Audio blocks in, onset strength frames out (``fps`` per second). Engine thread."""
+@numba.njit(nogil=True, cache=True)
+def _clean(x: np.ndarray) -> int:
+    """Replace NaN/inf samples by 0 and clip to +-1 in place; return how many were bad."""
+    bad = 0
+    for i in range(x.shape[0]):
+        v = x[i]
+        if not np.isfinite(v):
+            x[i] = 0.0
+            bad += 1
+        elif v > 1.0:
+            x[i] = 1.0
+        elif v < -1.0:
+            x[i] = -1.0
+    return bad
+
+
+class LogSpectrum:
+    """Audio blocks in, frames of log band energies out (``fps`` per second). Engine thread."""
 
     def __init__(self, samplerate: int, fps: int = 50, frame_size: int = 2048,
                  bands_per_octave: int = 12, f_min: float = 30.0, f_max: float = 16000.0,
@@ -68,37 +86,30 @@ class OnsetDetector:
         self.window = np.hanning(frame_size).astype(np.float32)
         self.fb = log_filterbank(frame_size // 2 + 1, samplerate, frame_size, bands_per_octave,
                                  f_min, min(f_max, samplerate / 2 - 1))
-        n_bands = self.fb.shape[0]
+        self.n_bands = self.fb.shape[0]
         self._ring = np.zeros(frame_size, dtype=np.float32)
         self._frame = np.zeros(frame_size, dtype=np.float32)
-        self._bands = np.zeros(n_bands, dtype=np.float32)
-        self._prev = np.zeros(n_bands, dtype=np.float32)
-        self.out = np.zeros(max_frames_per_call, dtype=np.float64)  # reused by process()
-        _flux(self._bands, self._prev, self._prev)  # compile/load the kernel now, not live
+        self.out = np.zeros((max_frames_per_call, self.n_bands), dtype=np.float32)
+        self.bad_samples = 0  # NaN/inf samples replaced by silence
+        _clean(self._frame)  # compile/load the kernel now, not live
         self.reset()
 
     def reset(self) -> None:
         self._ring[:] = 0.0
-        self._prev[:] = 0.0
         self._n_samples = 0  # samples seen
         self.n_frames = 0  # frames produced
-        self._impulse = 0.0
-
-    def add_impulse(self, strength: float) -> None:
-        """A MIDI note-on: add ``strength`` to the next frame produced."""
-        self._impulse += strength
 
     def _next_frame_end(self) -> int:
         return int(round((self.n_frames + 1) * self.hop))
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        """Feed samples; return the onset strengths of the frames completed (a view of a
+        """Feed samples; return the band frames completed, shape (n, n_bands) (a view of a
         reused buffer, valid until the next call)."""
         n_out = 0
         pos = 0
         n = block.shape[0]
         size = self.frame_size
-        while pos < n:
+        while pos < n and n_out < self.out.shape[0]:
             need = self._next_frame_end() - self._n_samples
             take = min(need, n - pos)
             # append to the ring (kept in time order: shift is cheap next to the FFT)
@@ -110,20 +121,64 @@ class OnsetDetector:
             self._n_samples += take
             pos += take
             if self._n_samples == self._next_frame_end():
-                self.out[n_out] = self._compute()
+                self._compute(self.out[n_out])
                 n_out += 1
                 self.n_frames += 1
         return self.out[:n_out]
 
-    def _compute(self) -> float:
+    def _compute(self, bands: np.ndarray) -> None:
         np.multiply(self._ring, self.window, out=self._frame)
+        self.bad_samples += _clean(self._frame)
         mag = np.abs(np.fft.rfft(self._frame))
-        np.dot(self.fb, mag.astype(np.float32), out=self._bands)
-        np.log10(1.0 + self._bands, out=self._bands)
-        value = _flux(self._bands, self._prev, self._prev) + self._impulse
-        self._impulse = 0.0
-        return value
+        np.dot(self.fb, mag.astype(np.float32), out=bands)
+        np.log10(1.0 + bands, out=bands)
 
     def frame_time_sec(self, k: int) -> float:
         """Time (s, from the first sample) that frame ``k`` describes: its window's centre."""
         return (k + 1) * self.hop / self.samplerate - self.latency_sec
+
+
+class OnsetDetector:
+    """Audio blocks in, onset strength frames out (``fps`` per second). Engine thread.
+
+    ``spectrum`` holds the band frames of the last call too (``last_bands``), so another
+    stage can read them without a second FFT."""
+
+    def __init__(self, samplerate: int, fps: int = 50, frame_size: int = 2048,
+                 bands_per_octave: int = 12, max_frames_per_call: int = 4096) -> None:
+        self.spectrum = LogSpectrum(samplerate, fps, frame_size, bands_per_octave,
+                                    max_frames_per_call=max_frames_per_call)
+        self.samplerate = samplerate
+        self.fps = fps
+        self.latency_sec = self.spectrum.latency_sec
+        self._prev = np.zeros(self.spectrum.n_bands, dtype=np.float32)
+        self.out = np.zeros(max_frames_per_call, dtype=np.float64)  # reused by process()
+        self.last_bands = self.spectrum.out[:0]
+        _flux(self._prev, self._prev, self._prev)  # compile/load the kernel now, not live
+        self.reset()
+
+    def reset(self) -> None:
+        self.spectrum.reset()
+        self._prev[:] = 0.0
+        self._impulse = 0.0
+
+    @property
+    def n_frames(self) -> int:
+        return self.spectrum.n_frames
+
+    def add_impulse(self, strength: float) -> None:
+        """A MIDI note-on: add ``strength`` to the next frame produced."""
+        self._impulse += strength
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Feed samples; return the onset strengths of the frames completed (a view of a
+        reused buffer, valid until the next call)."""
+        bands = self.last_bands = self.spectrum.process(block)
+        n = bands.shape[0]
+        for k in range(n):
+            self.out[k] = _flux(bands[k], self._prev, self._prev) + self._impulse
+            self._impulse = 0.0
+        return self.out[:n]
+
+    def frame_time_sec(self, k: int) -> float:
+        return self.spectrum.frame_time_sec(k)

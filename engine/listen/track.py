@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activation import DEFAULT_MODEL
 from .beat import BeatTracker
+from .listener import Listener
 from .onset import OnsetDetector
 
 FPS = 50  # 20 ms frames: as accurate as 100/s on the development set, at half the CPU
 BLOCK = 128  # the live block size
 
 
-def beats_of_audio(samples: np.ndarray, samplerate: int, block: int = BLOCK) -> np.ndarray:
-    od = OnsetDetector(samplerate, fps=FPS)
-    bt = BeatTracker(fps=FPS)
-    beats = []
+def beats_of_audio(samples: np.ndarray, samplerate: int, block: int = BLOCK,
+                   beat_model=DEFAULT_MODEL, with_positions: bool = False):
+    """Beat times (s) as the live listener commits them; with ``with_positions`` also each
+    beat's position in the bar (1 = downbeat, 0 = not known yet)."""
+    listener = Listener(samplerate, beat_model=beat_model)
+    beats, positions = [], []
+    samples = np.asarray(samples, dtype=np.float32)
     for i in range(0, len(samples), block):
-        for f in bt.process(od.process(samples[i:i + block])):
-            beats.append(od.frame_time_sec(f))
+        listener.audio(samples[i:i + block], i / samplerate, i, samplerate)
+        positions += listener.positions
+        beats += listener.take_beats()
+    if with_positions:
+        return np.array(beats), np.array(positions, dtype=int)
     return np.array(beats)
 
 

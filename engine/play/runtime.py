@@ -19,6 +19,13 @@ SUPPORTED_TOKENIZER = 1
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "improv_react_int8.onnx"
 
 
+def resolve_model(name: str) -> Path:
+    """``react`` / ``anticipate`` -> the shipped int8 model; anything else is a path."""
+    if name in ("react", "anticipate"):
+        return DEFAULT_MODEL.parent / f"improv_{name}_int8.onnx"
+    return Path(name)
+
+
 class ModelFileError(RuntimeError):
     """The model file or its metadata is missing, truncated or of another version."""
 
@@ -114,6 +121,10 @@ class ModelRuntime:
         if not 0 <= pos <= self.pos:
             raise ValueError(f"cannot rewind to {pos}: the context holds 0..{self.pos}")
         self.pos = pos
+
+    def make_room(self) -> None:
+        """Re-prime now (keep the last ``keep_frames``), before the context is full."""
+        self._reprime()
 
     def _reprime(self) -> None:
         kept = self._hist[self.block - self.keep:].copy()

@@ -1,0 +1,131 @@
+"""The learned beat activation, run frame by frame: the GRU trained by
+``models/beat_train.py``, from ``LogSpectrum`` band frames to beat and downbeat probabilities.
+
+The weights are plain JSON (``models/improv_beat.json``: no pickled objects). Every buffer is
+made at construction and the per-frame work is one numba ``nogil`` kernel, so the stage can
+run on the engine thread next to the audio path. The recurrence is causal: frame ``k``'s
+output depends on frames ``0..k`` only, and ``process`` gives the same numbers whatever the
+block size.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numba
+import numpy as np
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "improv_beat.json"
+FORMAT = "improv-beat-gru-v1"
+
+
+@numba.njit(nogil=True, cache=True, fastmath=False)
+def _gru(x, h, w_ih, w_hh, b_ih, b_hh, gi, gh):
+    """One GRU step (PyTorch's equations), updating ``h`` in place."""
+    n = h.shape[0]
+    for j in range(3 * n):
+        s = b_ih[j]
+        for i in range(x.shape[0]):
+            s += w_ih[j, i] * x[i]
+        gi[j] = s
+        s = b_hh[j]
+        for i in range(n):
+            s += w_hh[j, i] * h[i]
+        gh[j] = s
+    for j in range(n):
+        r = 1.0 / (1.0 + np.exp(-(gi[j] + gh[j])))
+        z = 1.0 / (1.0 + np.exp(-(gi[n + j] + gh[n + j])))
+        c = np.tanh(gi[2 * n + j] + r * gh[2 * n + j])
+        h[j] = (1.0 - z) * c + z * h[j]
+
+
+@numba.njit(nogil=True, cache=True)
+def _frame(bands, prev, mean, std, inp_w, inp_b, w_ih0, w_hh0, b_ih0, b_hh0, w_ih1, w_hh1,
+           b_ih1, b_hh1, out_w, out_b, feat, h0, h1, z0, gi, gh, out):
+    """One frame: features, dense + tanh, two GRU layers, two sigmoid outputs into ``out``."""
+    n = bands.shape[0]
+    for i in range(n):
+        b = bands[i]
+        d = b - prev[i]
+        feat[i] = (b - mean[i]) / std[i]
+        feat[n + i] = ((d if d > 0.0 else 0.0) - mean[n + i]) / std[n + i]
+        prev[i] = b
+    for j in range(z0.shape[0]):
+        s = inp_b[j]
+        for i in range(feat.shape[0]):
+            s += inp_w[j, i] * feat[i]
+        z0[j] = np.tanh(s)
+    _gru(z0, h0, w_ih0, w_hh0, b_ih0, b_hh0, gi, gh)
+    _gru(h0, h1, w_ih1, w_hh1, b_ih1, b_hh1, gi, gh)
+    for k in range(out.shape[0]):
+        s = out_b[k]
+        for j in range(h1.shape[0]):
+            s += out_w[k, j] * h1[j]
+        out[k] = 1.0 / (1.0 + np.exp(-s))
+
+
+class ModelFileError(RuntimeError):
+    """The beat model file is missing or not a model this runtime can run."""
+
+
+def load_model(path: str | Path = DEFAULT_MODEL) -> dict:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelFileError(f"beat model {path} not found (it ships in the repository: "
+                             "models/improv_beat.json)") from None
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"beat model {path} cannot be read: {exc}") from None
+    if doc.get("format") != FORMAT:
+        raise ModelFileError(f"beat model {path}: format {doc.get('format')!r}, "
+                             f"expected {FORMAT!r}")
+    return doc
+
+
+class BeatActivation:
+    """Band frames in, (beat, downbeat) probabilities out, one row per frame. Engine thread."""
+
+    def __init__(self, model: str | Path | dict = DEFAULT_MODEL,
+                 max_frames_per_call: int = 4096) -> None:
+        doc = model if isinstance(model, dict) else load_model(model)
+        self.meta = {k: doc[k] for k in ("n_bands", "hidden", "fps", "frame_size",
+                                         "bands_per_octave")}
+        self.n_bands = int(doc["n_bands"])
+        hid = int(doc["hidden"])
+
+        def a(x):
+            return np.ascontiguousarray(np.array(x, dtype=np.float64))
+
+        self._w = (a(doc["mean"]), a(doc["std"]), a(doc["inp_w"]), a(doc["inp_b"]),
+                   a(doc["gru"][0]["w_ih"]), a(doc["gru"][0]["w_hh"]), a(doc["gru"][0]["b_ih"]),
+                   a(doc["gru"][0]["b_hh"]), a(doc["gru"][1]["w_ih"]), a(doc["gru"][1]["w_hh"]),
+                   a(doc["gru"][1]["b_ih"]), a(doc["gru"][1]["b_hh"]), a(doc["out_w"]),
+                   a(doc["out_b"]))
+        if self._w[2].shape != (hid, 2 * self.n_bands):
+            raise ModelFileError("beat model: the input layer does not match n_bands/hidden")
+        self._prev = np.zeros(self.n_bands)
+        self._feat = np.zeros(2 * self.n_bands)
+        self._h0 = np.zeros(hid)
+        self._h1 = np.zeros(hid)
+        self._z0 = np.zeros(hid)
+        self._gi = np.zeros(3 * hid)
+        self._gh = np.zeros(3 * hid)
+        self.out = np.zeros((max_frames_per_call, 2))
+        self.process(np.zeros((1, self.n_bands), dtype=np.float32))  # compile/load now
+        self.reset()
+
+    def reset(self) -> None:
+        self._prev[:] = 0.0
+        self._h0[:] = 0.0
+        self._h1[:] = 0.0
+
+    def process(self, bands: np.ndarray) -> np.ndarray:
+        """``bands`` (n, n_bands) -> (n, 2) beat/downbeat probabilities (a view of a reused
+        buffer, valid until the next call)."""
+        n = bands.shape[0]
+        for k in range(n):
+            _frame(bands[k], self._prev, *self._w, self._feat, self._h0, self._h1, self._z0,
+                   self._gi, self._gh, self.out[k])
+        return self.out[:n]

@@ -1,0 +1,292 @@
+"""The improviser: the model plays along with the player, frame by frame (4 frames a beat) on
+the tempo map's grid, in the model's *react* order.
+
+Frame ``f`` lies at beat ``f / 4``. It is decided as soon as the player's note for it has
+arrived (the first note-on since the last decision, plus ``chord_sec`` to gather a chord), or
+``deadline_sec`` after its grid time when none comes. Its melody token is the player's highest
+new note (folded into the soprano range), else HOLD while that note is held, else REST; the
+model then chooses bass, tenor and alto under the harmoniser's masks (ranges, no crossing, no
+parallels, the key lock) and a density bias on holding. The notes sound at the frame's grid
+time, or as soon as they can when the decision comes after it -- converted from beats to
+seconds by the tempo map at the moment of the decision, so a tempo change moves every frame
+not yet decided.
+
+Determinism: a decision depends only on the player's event timestamps and the tempo map, and
+is taken once ``now`` passes the decision time plus ``react_slack_sec`` (for input that is read
+a little late), so live and offline runs give the same notes for the same input and seed.
+
+Call and response: in ``answer``/``both`` mode, when the player has rested for
+``answer_after_beats`` after a phrase, the model also writes the melody (the player's voice)
+for up to ``answer_max_beats`` (and at most as long as the phrase was), played on the ``answer``
+role; the moment the player plays again the answer stops and the player's note takes its place.
+
+Engine thread only (``process``, ``player``, the setters).
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import ImproviserConfig
+from ..stats import SampleLog
+from .harmonize import HOLD, REST, VOICES, VoiceMasks, pitch_token
+from .runtime import ModelRuntime
+
+FRAMES_PER_BEAT = 4
+S_LOW, S_HIGH = 55, 88  # the melody voice's range in the model's data
+ROLE_OF_VOICE = {"B": "bass", "T": "chords", "A": "chords", "S": "answer"}
+COMPUTE_SEC = 0.004  # time budget for one frame's decision (p99 measured ~2.5 ms)
+MAJOR = (0, 2, 4, 5, 7, 9, 11)
+MINOR = (0, 2, 3, 5, 7, 8, 10, 11)  # harmonic and natural minor together
+NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+
+def scale_of(key: str) -> tuple[int, ...] | None:
+    """``auto`` -> None (no lock); ``C``, ``F#m`` ... -> the allowed pitch classes."""
+    if key == "auto":
+        return None
+    minor = key.endswith("m")
+    tonic = NAMES.index(key[:-1] if minor else key)
+    return tuple(sorted((tonic + i) % 12 for i in (MINOR if minor else MAJOR)))
+
+
+def fold(pitch: int, low: int = S_LOW, high: int = S_HIGH) -> int:
+    while pitch < low:
+        pitch += 12
+    while pitch > high:
+        pitch -= 12
+    return pitch
+
+
+@dataclass
+class NoteEvent:
+    """A note the improviser asks the engine to send (velocity 0: its note-off)."""
+
+    t_sec: float
+    role: str
+    pitch: int
+    velocity: int
+
+
+class Improviser:
+    def __init__(self, cfg: ImproviserConfig, runtime: ModelRuntime, beats_per_bar: int = 4,
+                 seed: int = 0) -> None:
+        if runtime.order != "react":
+            raise ValueError(f"the improviser runs the react-order model (got {runtime.order})")
+        self.cfg = cfg
+        self.rt = runtime
+        self.seed = seed
+        self.bar_frames = beats_per_bar * FRAMES_PER_BEAT
+        self.masks = VoiceMasks(runtime.vocab_size, scale_of(cfg.key))
+        self._melody_mask = np.zeros(runtime.vocab_size, dtype=bool)
+        self._melody_mask[REST] = True
+        self._melody_mask[pitch_token(S_LOW):pitch_token(S_HIGH) + 1] = True
+        self._events: collections.deque = collections.deque()  # (t_sec, pitch, velocity)
+        self.decide_sec = SampleLog()  # wall time of each frame's decision (model + masks)
+        self.out: list[NoteEvent] = []
+        self.reset()
+
+    # -- state ------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """A new performance: forget the context too."""
+        self.rt.reset()
+        self.rng = np.random.default_rng(self.seed)
+        self._logits = None
+        self.next_frame_total = 0
+        self.restart()
+
+    def restart(self) -> None:
+        """The player starts again (beat 0 re-anchored): frames restart at 0, the model keeps
+        what it heard before."""
+        self.next_frame = 0
+        self.sounding: dict[str, int | None] = {v: None for v in VOICES}
+        self._sent: dict[str, int | None] = {v: None for v in VOICES}  # pitch we sent per voice
+        self._events.clear()
+        self._held: collections.Counter = collections.Counter()  # player's pitches held
+        self._s_orig: int | None = None  # the player's note that is the melody now
+        self._last_on_t = float("-inf")
+        self._phrase_start_t = None
+        self._answer_frames = 0
+        self.answering = False
+        self.reason = "waiting for the player"
+
+    def set_key(self, key: str) -> None:
+        self.cfg.key = key
+        self.masks = VoiceMasks(self.rt.vocab_size, scale_of(key))
+
+    # -- input (engine thread, stamp order) --------------------------------------------------
+    def player(self, t_sec: float, pitch: int, velocity: int) -> None:
+        """A player note-on (velocity > 0) or note-off (velocity 0)."""
+        self._events.append((t_sec, pitch, velocity))
+
+    # -- deciding ---------------------------------------------------------------------------
+    def process(self, now: float, tempo) -> list[NoteEvent]:
+        """Decide every frame whose time has come by ``now``; return the notes to send (a
+        reused list)."""
+        out = self.out
+        out.clear()
+        cfg = self.cfg
+        while True:
+            f = self.next_frame
+            t_f = tempo.t_sec(f / FRAMES_PER_BEAT)
+            first_on = next((e[0] for e in self._events if e[2] > 0), None)
+            if first_on is not None and first_on < t_f + cfg.deadline_sec:
+                t_dec = first_on + cfg.chord_sec
+            else:
+                t_dec = t_f + cfg.deadline_sec
+            if now < t_dec + cfg.react_slack_sec:
+                return out
+            spb = tempo.t_sec((f + FRAMES_PER_BEAT) / FRAMES_PER_BEAT) - t_f
+            t_note = max(t_f, t_dec + cfg.react_slack_sec + COMPUTE_SEC)
+            self._frame(f, t_dec, t_note, spb)
+            self.next_frame = f + 1
+            self.next_frame_total += 1
+            if self.rt.pos + 2 * self.rt.slots_per_frame > self.rt.block:
+                self.rt.make_room()  # now, right after a decision, not inside the next one
+
+    def _take_events(self, t_dec: float) -> list[int]:
+        """Apply the player's events stamped before ``t_dec``; return the new notes' pitches."""
+        new = []
+        ev = self._events
+        while ev and ev[0][0] < t_dec:
+            t, pitch, velocity = ev.popleft()
+            if velocity > 0:
+                new.append(pitch)
+                self._held[pitch] += 1
+                self._last_on_t = t
+                if self._phrase_start_t is None:
+                    self._phrase_start_t = t
+            elif self._held[pitch] > 0:
+                self._held[pitch] -= 1
+        return new
+
+    def _frame(self, f: int, t_dec: float, t_note: float, spb: float) -> None:
+        t0 = time.perf_counter()
+        cfg = self.cfg
+        rt = self.rt
+        new = self._take_events(t_dec)
+        metric = f % self.bar_frames
+        previous = dict(self.sounding)
+        moved: set[str] = set()
+        answer_voice = False
+        if new:
+            if self.answering:  # the player is back: the answer yields at once
+                self.answering = False
+                self._answer_frames = 0
+                self._note_off("S", t_note)
+            top = max(new)
+            self._s_orig = top
+            s_tok = pitch_token(fold(top))
+        elif self._s_orig is not None and self._held[self._s_orig] > 0:
+            s_tok = HOLD
+        else:
+            self._s_orig = None
+            s_tok = REST
+            answer_voice = self._answer_due(t_note, spb)
+        logits = self._logits
+        for slot, voice in enumerate(rt.voice_order):
+            if voice == "S" and not answer_voice:
+                tok = s_tok if not (s_tok == HOLD and self.sounding["S"] is None) else REST
+            elif logits is None:
+                tok = REST  # the first token of a performance: nothing to condition on yet
+            else:
+                if voice == "S":
+                    mask = self._melody_mask.copy()
+                    mask[HOLD] = self.sounding["S"] is not None
+                else:
+                    mask = self.masks.mask(voice, self.sounding, True, previous, moved)
+                z = logits
+                if mask[HOLD] and voice != "S":
+                    z = logits.copy()
+                    z[HOLD] += 6.0 * (0.5 - cfg.density)  # density: hold more, or strike more
+                tok = rt.sample(z, self.rng, cfg.temperature, cfg.top_p, mask)
+            if tok >= 3:
+                self.sounding[voice] = tok - 3 + 21
+                moved.add(voice)
+            elif tok == REST:
+                self.sounding[voice] = None
+            logits = rt.feed(tok, slot, metric)
+            if voice != "S" or answer_voice or self.answering:
+                self._emit(voice, tok, t_note)
+        if answer_voice:
+            self._answer_frames -= 1
+            self.answering = self._answer_frames > 0
+            if not self.answering and self._sent["S"] is not None:
+                self._note_off("S", t_note + spb / FRAMES_PER_BEAT)
+        self._logits = logits
+        self.reason = "answering" if self.answering else "playing"
+        self.decide_sec.add(time.perf_counter() - t0)
+
+    def _answer_due(self, t_sec: float, spb: float) -> bool:
+        """The player rests: is it (still) time for an answer?"""
+        cfg = self.cfg
+        if cfg.mode == "accompany" or not cfg.answer:
+            return False
+        if self.answering:
+            return True
+        if self._phrase_start_t is None or t_sec - self._last_on_t < cfg.answer_after_beats * spb:
+            return False
+        phrase_beats = (self._last_on_t - self._phrase_start_t) / spb + 1.0
+        self._phrase_start_t = None  # one answer per phrase
+        self._answer_frames = int(min(cfg.answer_max_beats, phrase_beats) * FRAMES_PER_BEAT)
+        self.answering = self._answer_frames > 0
+        return self.answering
+
+    # -- output ------------------------------------------------------------------------------
+    def _role_on(self, role: str) -> bool:
+        cfg = self.cfg
+        if role == "answer":
+            return cfg.mode != "accompany" and cfg.answer
+        if cfg.mode == "answer":
+            return False
+        return cfg.bass if role == "bass" else cfg.chords
+
+    def _emit(self, voice: str, tok: int, t_sec: float) -> None:
+        if tok == HOLD:
+            return
+        if self._sent[voice] is not None:
+            self._note_off(voice, t_sec)
+        role = ROLE_OF_VOICE[voice]
+        if tok >= 3 and self._role_on(role):
+            pitch = tok - 3 + 21
+            if any(self._sent[v] == pitch for v in VOICES if ROLE_OF_VOICE[v] == role):
+                return  # tenor and alto in unison: one note on the chords channel
+            self._sent[voice] = pitch
+            self.out.append(NoteEvent(t_sec, role, pitch, self._velocity(role)))
+
+    def _velocity(self, role: str) -> int:
+        cfg = self.cfg
+        return {"bass": cfg.bass_velocity, "chords": cfg.chord_velocity,
+                "answer": cfg.answer_velocity}[role]
+
+    def _note_off(self, voice: str, t_sec: float) -> None:
+        pitch = self._sent[voice]
+        if pitch is not None:
+            self.out.append(NoteEvent(t_sec, ROLE_OF_VOICE[voice], pitch, 0))
+            self._sent[voice] = None
+
+    def roles_changed(self, t_sec: float) -> list[NoteEvent]:
+        """Release the notes of roles just switched off (a control): within one frame."""
+        self.out.clear()
+        for voice in VOICES:
+            if self._sent[voice] is not None and not self._role_on(ROLE_OF_VOICE[voice]):
+                self._note_off(voice, t_sec)
+        return self.out
+
+    def release(self, t_sec: float) -> list[NoteEvent]:
+        """Note-offs for everything the improviser has sounding (the player stopped)."""
+        self.out.clear()
+        for voice in VOICES:
+            self._note_off(voice, t_sec)
+        self.answering = False
+        return self.out
+
+    @property
+    def busy(self) -> bool:
+        """An answer is under way (the engine must not call the player gone)."""
+        return self.answering or (self.cfg.mode != "accompany" and self.cfg.answer
+                                  and self._phrase_start_t is not None)

@@ -1,0 +1,87 @@
+"""Choose the beat tracker's settings for the learned activation on the held-out clips of the
+TRAINING set (never the development set, which ``bench/beats.py`` then scores once).
+
+    python -m models.beat_tune [--grid]
+
+Runs the exported model (the runtime's numba code, not torch) and the causal tracker over the
+validation clips' band frames at every input level, and prints F (+-70 ms), tempo-changing F,
+meter accuracy (3 vs 4) and downbeat F, for the default settings or a small grid around them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import warnings
+
+import numpy as np
+
+from engine.listen.activation import BeatActivation
+from engine.listen.beat import learned_tracker
+from engine.listen.meter import MeterTracker
+
+from .beat_train import load_clips, split
+
+FPS = 50
+LATENCY_SEC = 1024 / 44100
+
+
+def run(acts, params: dict):
+    import mir_eval
+
+    fs, fch, meter_ok, dfs = [], [], [], []
+    for act, tgt, info in acts:
+        tr = learned_tracker(FPS, **params)
+        mt = MeterTracker()
+        beats, downs = [], []
+        for k in range(len(act)):
+            for f in tr.process(act[k:k + 1, 0]):
+                t = (f + 1) / FPS - LATENCY_SEC
+                beats.append(t)
+                d = max(act[f, 1], act[f - 1, 1]) if f > 0 else act[f, 1]
+                if mt.beat(d) == 1:
+                    downs.append(t)
+        ref = (np.flatnonzero(tgt[:, 0] == 1.0) + 1) / FPS - LATENCY_SEC
+        ref_d = (np.flatnonzero(tgt[:, 1] == 1.0) + 1) / FPS - LATENCY_SEC
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref_t = mir_eval.beat.trim_beats(ref)
+            f = mir_eval.beat.f_measure(ref_t, mir_eval.beat.trim_beats(np.array(beats)))
+            dfs.append(mir_eval.beat.f_measure(mir_eval.beat.trim_beats(ref_d),
+                                               mir_eval.beat.trim_beats(np.array(downs))))
+        fs.append(f)
+        if info["curve"] != "steady":
+            fch.append(f)
+        if info["meter"] in ("3/4", "4/4"):
+            meter_ok.append(mt.meter == int(info["meter"][0]))
+    return {"f": np.mean(fs), "f_changing": np.mean(fch), "meter": np.mean(meter_ok),
+            "downbeat_f": np.mean(dfs)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--grid", action="store_true")
+    args = ap.parse_args(argv)
+    _, val = split(load_clips())
+    net = BeatActivation()
+    acts = []
+    for _, feats, tgt, info in val:
+        for g in range(feats.shape[0]):
+            net.reset()
+            acts.append((net.process(feats[g]).copy(), tgt, info))
+    print(f"{len(val)} validation clips x {feats.shape[0]} levels")
+    grid = [{}]
+    if args.grid:
+        keys = {"transition_lambda": [30.0, 100.0], "observation_lambda": [8.0, 16.0, 32.0],
+                "prior_octaves": [0.6, 1.0]}
+        grid = [dict(zip(keys, v)) for v in itertools.product(*keys.values())]
+    for params in grid:
+        r = run(acts, params)
+        print(json.dumps(params), " ".join(f"{k} {v:.3f}" for k, v in r.items()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
