@@ -45,10 +45,12 @@ def test_model_plays_bass_and_chords_near_the_beat():
 def test_committed_notes_never_change_with_later_input():
     base = melody_events(TUNE[:8], start_sec=0.5)
     later = [MidiMessage(3.6, (0x90, 61, 100)), MidiMessage(3.7, (0x80, 61, 0))]
-    _, a = run(base, 6.0)
-    _, b = run(base + later, 6.0)
-    decided_before = [n for n in a if n[0] < 3.6]
-    assert decided_before and decided_before == [n for n in b if n[0] < 3.6]
+    a, _ = run(base, 6.0)
+    b, _ = run(base + later, 6.0)
+    # everything sent before the new note arrived is the same (how long a note then sounding
+    # lasts is decided frame by frame, so its note-off may move)
+    sent_a = [(m.t_sec, m.data) for m in a.out.sent if m.t_sec < 3.6]
+    assert len(sent_a) > 20 and sent_a == [(m.t_sec, m.data) for m in b.out.sent if m.t_sec < 3.6]
 
 
 def test_a_tempo_change_moves_only_notes_not_yet_sent():

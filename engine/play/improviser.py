@@ -9,7 +9,8 @@ model then chooses bass, tenor and alto under the harmoniser's masks (ranges, no
 parallels, the key lock) and a density bias on holding. The notes sound at the frame's grid
 time, or as soon as they can when the decision comes after it -- converted from beats to
 seconds by the tempo map at the moment of the decision, so a tempo change moves every frame
-not yet decided.
+not yet decided. A frame decided on the player's note sounds with that note (plus the
+decision's latency, ~11 ms), even when it came before the grid time: the player leads.
 
 Determinism: a decision depends only on the player's event timestamps and the tempo map, and
 is taken once ``now`` passes the decision time plus ``react_slack_sec`` (for input that is read
@@ -111,6 +112,7 @@ class Improviser:
         self._last_on_t = float("-inf")
         self._phrase_start_t = None
         self._answer_frames = 0
+        self._anchor = (-(10**9), 0.0)  # (frame, t_sec) of the last frame the player played
         self.answering = False
         self.reason = "waiting for the player"
 
@@ -133,15 +135,27 @@ class Improviser:
         while True:
             f = self.next_frame
             t_f = tempo.t_sec(f / FRAMES_PER_BEAT)
+            spb = tempo.t_sec((f + FRAMES_PER_BEAT) / FRAMES_PER_BEAT) - t_f
+            f_a, t_a = self._anchor
+            if 0 < f - f_a < FRAMES_PER_BEAT:
+                # less than a beat since the player's last note: count the grid from it
+                # (fresher than the tracker's smoothed grid when the player bends the time)
+                t_f = t_a + (f - f_a) * spb / FRAMES_PER_BEAT
             first_on = next((e[0] for e in self._events if e[2] > 0), None)
-            if first_on is not None and first_on < t_f + cfg.deadline_sec:
-                t_dec = first_on + cfg.chord_sec
-            else:
-                t_dec = t_f + cfg.deadline_sec
+            played = first_on is not None and first_on < t_f + cfg.deadline_sec
+            t_dec = first_on + cfg.chord_sec if played else t_f + cfg.deadline_sec
             if now < t_dec + cfg.react_slack_sec:
                 return out
-            spb = tempo.t_sec((f + FRAMES_PER_BEAT) / FRAMES_PER_BEAT) - t_f
-            t_note = max(t_f, t_dec + cfg.react_slack_sec + COMPUTE_SEC)
+            t_ready = t_dec + cfg.react_slack_sec + COMPUTE_SEC  # the soonest we can sound
+            # with the player's note: with it, even if it came before the grid (the player
+            # leads); without: on the grid, or as soon as we can after it
+            if played:
+                t_note = t_ready
+                # the grid frame nearest to the player's note (it may be an earlier one, whose
+                # deadline passed: then the grid, not this decision, is what was late)
+                self._anchor = (min(f, round(tempo.beat(first_on) * FRAMES_PER_BEAT)), first_on)
+            else:
+                t_note = max(t_f, t_ready)
             self._frame(f, t_dec, t_note, spb)
             self.next_frame = f + 1
             self.next_frame_total += 1
