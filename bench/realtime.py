@@ -1,8 +1,10 @@
 """Real-time figures under a real JACK server (dummy driver): prints, asserts nothing.
 
 For each run: a private ``jackd -d dummy -p 128``, the live engine in this process (MIDI in
-and out over JACK MIDI, audio in through PortAudio's JACK host API, the baseline playing),
-and a player in another process sending a melody into the engine's MIDI input. Reported:
+and out over JACK MIDI, audio in through PortAudio's JACK host API and the listener on it,
+MIDI clock out, the model improviser generating -- or with ``--baseline`` the rule-based
+accompanist), and a player in another process sending a melody into the engine's MIDI
+input. Reported:
 
 - output lateness = time an event left - its scheduled time (p50 / p99 / max, ms), over
   every MIDI event the scheduler sent;
@@ -10,14 +12,18 @@ and a player in another process sending a melody into the engine's MIDI input. R
   callback, and the xruns the JACK server reported to a monitor client; and, apart, the
   audio xruns during start-up (clients registering and connecting);
 - MIDI in -> engine delay: the player's send time -> the engine thread reading the message
-  (both on CLOCK_MONOTONIC, p50 / p99, ms).
+  (both on CLOCK_MONOTONIC, p50 / p99, ms);
+- the improviser's frame decisions (feed the frame, sample and mask 3 voices: the react
+  order's re-plan), wall time p50 / p99 / max (ms).
 
 A control run between them (the same player into a bare port, no engine) shows the
 xruns the machine has without improv. The peer, measured in the same run: the same
 scheduler with a plain ``sleep`` (no final spin, no SCHED_FIFO), as most Python MIDI
 schedulers do; the ratio of its p99 to ours.
 
-    python bench/realtime.py [--seconds 20] [--runs 3] [--bpm 120]
+    python bench/realtime.py [--seconds 20] [--runs 3] [--bpm 120] [--baseline]
+    python bench/realtime.py --seconds 600 --runs 1 --modes ours     # the 10-minute figure
+    python bench/realtime.py --seconds 30 --runs 1 --modes ours --no-control   # CI smoke
 """
 
 from __future__ import annotations
@@ -69,12 +75,13 @@ def control_run(k: int, seconds: float, bpm: float) -> int:
     return xruns[0] if xruns else -1
 
 
-def one_run(k: int, mode: str, seconds: float, bpm: float) -> dict:
+def one_run(k: int, mode: str, seconds: float, bpm: float, model: bool = True) -> dict:
     client = f"improv-b{k}"
     device = jack_audio_device()
     overrides = {
         "midi.api": "jack", "midi.input": "virtual", "midi.client_name": client,
         "osc.out": None, "osc.port": 0, "tempo.bpm": bpm, "midi.clock_out": True,
+        "improviser.enabled": model,
     }
     if device is not None:
         overrides["audio.input"] = device
@@ -112,7 +119,10 @@ def one_run(k: int, mode: str, seconds: float, bpm: float) -> dict:
     delay_ms = (np.array([r[0] for r in reads[:n]]) - np.array(sent[:n])) * 1e3
     late_ms = session.engine.lateness.values() * 1e3
     status = session.engine.status()
+    imp = session.engine.improviser
     return {
+        "decide": imp.decide_sec.values() * 1e3 if imp is not None else np.zeros(0),
+        "thread_errors": status["thread_errors"],
         "mode": mode, "events": len(late_ms), "late": late_ms, "delay": delay_ms,
         "xruns_audio": status["xruns"] - (xruns_at_first_note or [0])[0],
         "xruns_start": (xruns_at_first_note or [0])[0], "audio_blocks": status["audio_blocks"],
@@ -134,7 +144,10 @@ def show(r: dict) -> str:
             f"(start-up {r['xruns_start']})"
             f" | MIDI in->engine ms p50 {pct(delay, 50):5.2f} p99 {pct(delay, 99):5.2f} "
             f"({r['midi_in']} msgs, {r['played']} notes played, {r['notes']} sent, "
-            f"{r['audio_blocks']} audio blocks{', no SCHED_FIFO' if r['rt_denied'] else ''})")
+            f"{r['audio_blocks']} audio blocks{', no SCHED_FIFO' if r['rt_denied'] else ''})"
+            + (f" | frame decisions ms p50 {pct(r['decide'], 50):.2f} p99 "
+               f"{pct(r['decide'], 99):.2f} max {r['decide'].max():.2f} ({len(r['decide'])})"
+               if len(r["decide"]) else " | baseline"))
 
 
 def main() -> None:
@@ -143,19 +156,25 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--bpm", type=float, default=120.0)
     ap.add_argument("--period", type=int, default=128)
+    ap.add_argument("--baseline", action="store_true", help="the rule-based accompanist plays")
+    ap.add_argument("--modes", default="ours,sleep", help="ours, sleep (the peer) or both")
+    ap.add_argument("--no-control", action="store_true", help="skip the no-engine control run")
     args = ap.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
     print(f"# bench/realtime.py: jackd -d dummy -r 48000 -p {args.period}, {args.runs} runs x "
           f"{args.seconds:g} s per mode, {args.bpm:g} BPM, {os.cpu_count()} cores")
-    results: dict[str, list[dict]] = {"ours": [], "sleep": []}
+    results: dict[str, list[dict]] = {m: [] for m in modes}
     control_xruns = []
     with JackServer(period=args.period):
         k = 0
         for _ in range(args.runs):
-            for mode in ("ours", "sleep"):  # interleaved: both see the same machine load
-                r = one_run(k, mode, args.seconds, args.bpm)
+            for mode in modes:  # interleaved: both see the same machine load
+                r = one_run(k, mode, args.seconds, args.bpm, model=not args.baseline)
                 k += 1
                 results[mode].append(r)
                 print(show(r), flush=True)
+            if args.no_control:
+                continue
             control_xruns.append(control_run(k, args.seconds, args.bpm))
             k += 1
             print(f"control (player -> bare port, no engine) | xruns jack {control_xruns[-1]}",
@@ -170,9 +189,18 @@ def main() -> None:
               f"max {late.max():.3f}; xruns audio {sum(r['xruns_audio'] for r in rs)} "
               f"jack {sum(r['xruns_jack'] for r in rs)}; MIDI in->engine ms p50 "
               f"{pct(delay, 50):.2f} p99 {pct(delay, 99):.2f}")
-    print(f"control: xruns jack {sum(control_xruns)} (the machine and player alone)")
-    ratio = pct(pooled["sleep"], 99) / max(pct(pooled["ours"], 99), 1e-6)
-    print(f"peer ratio: plain-sleep scheduler p99 / ours p99 = {ratio:.1f}x")
+        decide = np.concatenate([r["decide"] for r in rs])
+        if len(decide):
+            print(f"{mode:>6}: improviser frame decisions ms p50 {pct(decide, 50):.2f} p99 "
+                  f"{pct(decide, 99):.2f} max {decide.max():.2f} over {len(decide)} frames "
+                  f"(a 16th lasts 75 ms at 200 BPM)")
+        errors = sum(r["thread_errors"] for r in rs)
+        print(f"{mode:>6}: thread errors {errors}")
+    if control_xruns:
+        print(f"control: xruns jack {sum(control_xruns)} (the machine and player alone)")
+    if "sleep" in pooled and "ours" in pooled:
+        ratio = pct(pooled["sleep"], 99) / max(pct(pooled["ours"], 99), 1e-6)
+        print(f"peer ratio: plain-sleep scheduler p99 / ours p99 = {ratio:.1f}x")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ class OscConfig:
 class TempoConfig:
     bpm: float = 100.0  # tempo until something (a control, later the tracker) changes it
     beats_per_bar: int = 4
-    follow: bool = False  # follow the beat tracker (else: the set tempo from the first note)
+    follow: bool = True  # follow the beat tracker (off: the set tempo from the first note on)
     follow_confidence: float = 0.3  # below this tracker confidence, hold the tempo
     tap_note: int = -1  # a MIDI note number that taps the tempo (-1: none)
     tap_cc: int = -1  # a MIDI controller number that taps the tempo (-1: none)
@@ -101,7 +101,7 @@ class ImproviserConfig:
     commit_beats: float = 0.0  # 0: react (each frame when the player's note arrives); else plan
     deadline_sec: float = 0.02  # react: decide this long after a frame with no player note
     chord_sec: float = 0.003  # react: notes this close to the first form one chord
-    react_slack_sec: float = 0.004  # react: wait this long for MIDI input to be read
+    react_slack_sec: float = 0.005  # react: wait this long for MIDI input to be read
     bass: bool = True  # role on/off
     chords: bool = True
     answer: bool = True

@@ -105,7 +105,7 @@ class Engine:
         self.baseline = BaselineAccompanist(
             config.tempo.beats_per_bar, b.bass, b.chords, b.bass_velocity, b.chord_velocity
         )
-        self.improviser = self._make_improviser(audio_ring is not None)
+        self.improviser = self._make_improviser(audio_ring is not None and not midi_inputs)
         self._open_ids: dict[tuple[str, int], int] = {}  # improviser notes sounding -> id
         self.midi_inputs = list(midi_inputs or [])
         self._stampers = [MidiTimestamper() for _ in self.midi_inputs]
@@ -133,7 +133,7 @@ class Engine:
 
     def _make_improviser(self, audio: bool) -> Improviser | None:
         """The model improviser for a MIDI player; None (the rule-based baseline plays) when it
-        is switched off, for an audio player (no pitches to give the model), or when the
+        is switched off, for an audio-only player (no pitches to give the model), or when the
         model cannot be loaded -- said once in the log and kept in ``self.why_baseline``."""
         from .play.runtime import ModelFileError, ModelRuntime, resolve_model
 
@@ -142,7 +142,7 @@ class Engine:
         if not ic.enabled:
             self.why_baseline = "improviser.enabled is off"
         elif audio:
-            self.why_baseline = "audio input: the rule-based baseline accompanies audio players"
+            self.why_baseline = "audio input only: the rule-based baseline accompanies audio"
         if self.why_baseline:
             return None
         try:

@@ -1,6 +1,8 @@
 """Make the bundled example: the 'Ode to Joy' theme (Beethoven, public domain) as a player
-would play it on a keyboard -- human timing (a few ms either side of the grid), phrase-shaped
-velocities and a ritardando into the last note. Writes examples/ode_to_joy.mid.
+would play it on a keyboard -- an expressive tempo (each four-bar phrase moves forward a little
+and broadens at its end, +-8 % around 100 BPM), human timing (a few ms either side), phrase-
+shaped velocities and a ritardando into the last note. Writes examples/ode_to_joy.mid; improv
+has to follow its tempo, not a metronome.
 
     python examples/make_example.py
 """
@@ -29,14 +31,24 @@ THEME = (
 )
 
 
-def beat_to_sec(beat: float, total_beats: float) -> float:
-    """100 BPM, easing into a ritardando over the last two beats (up to 30 % slower)."""
-    spb = 60.0 / BPM
-    rit_start = total_beats - 2.0
-    if beat <= rit_start:
-        return beat * spb
-    x = beat - rit_start
-    return rit_start * spb + spb * (x + 0.15 * x * x)
+def tempo_factor(beat: float, total_beats: float) -> float:
+    """Local tempo / 100 BPM: a phrase (16 beats) presses on to its middle and broadens into
+    its last bar; the piece slows by up to 30 % over its last two beats."""
+    import math
+
+    x = (beat % 16) / 16
+    f = 1.0 + 0.06 * math.sin(math.pi * x) - 0.14 * max(0.0, x - 0.8) / 0.2
+    rit = max(0.0, beat - (total_beats - 2.0)) / 2.0
+    return f * (1.0 - 0.3 * rit)
+
+
+def beat_to_sec(beat: float, total_beats: float, step: float = 1 / 64) -> float:
+    """Seconds at ``beat``: the integral of 60 / (100 BPM x tempo_factor)."""
+    t, b = 0.0, 0.0
+    while b + step <= beat + 1e-12:
+        t += step * 60.0 / (BPM * tempo_factor(b + step / 2, total_beats))
+        b += step
+    return t + (beat - b) * 60.0 / (BPM * tempo_factor(b, total_beats))
 
 
 def make(path: Path) -> Path:

@@ -18,7 +18,8 @@ class Rig:
         self.out = MemoryOutput()
         # the rule-based baseline by default: its notes fall exactly on the beat grid, which
         # these tests of the core check (tests/test_improviser.py drives the model)
-        cfg = load(overrides={"tempo.bpm": 120.0, "improviser.enabled": False, **overrides})
+        cfg = load(overrides={"tempo.bpm": 120.0, "improviser.enabled": False,
+                              "tempo.follow": False, **overrides})
         self.engine = Engine(cfg, self.clock, self.out, midi_inputs=[self.inp])
         self.engine.start()
         self._last_t = 0.0

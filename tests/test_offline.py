@@ -12,7 +12,8 @@ from engine.offline import note_pairs, render
 from tests.helpers import EXAMPLE, melody_events, tones, write_midi
 
 C_MAJOR_TUNE = [60, 64, 67, 72, 65, 69, 72, 77, 67, 71, 74, 79, 60, 64, 67, 72]
-BASELINE = {"improviser.enabled": False}  # the rule-based accompanist: notes on the grid
+# the rule-based accompanist at the set tempo: notes exactly on the grid
+BASELINE = {"improviser.enabled": False, "tempo.follow": False}
 
 
 def on_times(sent, channel):

@@ -125,6 +125,9 @@ class BeatActivation:
         """``bands`` (n, n_bands) -> (n, 2) beat/downbeat probabilities (a view of a reused
         buffer, valid until the next call)."""
         n = bands.shape[0]
+        if bands.ndim != 2 or bands.shape[1] != self.n_bands:
+            raise ValueError(f"beat activation: expected frames of {self.n_bands} bands, "
+                             f"got shape {bands.shape}")
         for k in range(n):
             _frame(bands[k], self._prev, *self._w, self._feat, self._h0, self._h1, self._z0,
                    self._gi, self._gh, self.out[k])

@@ -72,8 +72,24 @@ def _clean(x: np.ndarray) -> int:
     return bad
 
 
+REFERENCE_SR = 44100  # the band layout is made for this rate and kept at every other
+
+
+@numba.njit(nogil=True, cache=True)
+def _count_bad(x: np.ndarray) -> int:
+    bad = 0
+    for i in range(x.shape[0]):
+        if not np.isfinite(x[i]):
+            bad += 1
+    return bad
+
+
 class LogSpectrum:
-    """Audio blocks in, frames of log band energies out (``fps`` per second). Engine thread."""
+    """Audio blocks in, frames of log band energies out (``fps`` per second). Engine thread.
+
+    The window lasts ``frame_size`` samples at 44.1 kHz (46 ms) at every sample rate, so the
+    FFT bins fall on the same frequencies and the bands are the same ones (the learned beat
+    activation depends on that): at a rate below 32 kHz the bands above Nyquist stay 0."""
 
     def __init__(self, samplerate: int, fps: int = 50, frame_size: int = 2048,
                  bands_per_octave: int = 12, f_min: float = 30.0, f_max: float = 16000.0,
@@ -81,17 +97,25 @@ class LogSpectrum:
         self.samplerate = samplerate
         self.fps = fps
         self.hop = samplerate / fps  # may be fractional: frames stay on the fps grid
+        ref_size = frame_size
+        frame_size = int(round(ref_size * samplerate / REFERENCE_SR))
         self.frame_size = frame_size
         self.latency_sec = frame_size / 2 / samplerate
         self.window = np.hanning(frame_size).astype(np.float32)
-        self.fb = log_filterbank(frame_size // 2 + 1, samplerate, frame_size, bands_per_octave,
-                                 f_min, min(f_max, samplerate / 2 - 1))
+        ref = log_filterbank(ref_size // 2 + 1, REFERENCE_SR, ref_size, bands_per_octave,
+                             f_min, f_max)
+        n_bins = frame_size // 2 + 1
+        fb = np.zeros((ref.shape[0], n_bins), dtype=np.float32)
+        k = min(n_bins, ref.shape[1])
+        fb[:, :k] = ref[:, :k]
+        self.fb = fb
         self.n_bands = self.fb.shape[0]
         self._ring = np.zeros(frame_size, dtype=np.float32)
         self._frame = np.zeros(frame_size, dtype=np.float32)
         self.out = np.zeros((max_frames_per_call, self.n_bands), dtype=np.float32)
         self.bad_samples = 0  # NaN/inf samples replaced by silence
-        _clean(self._frame)  # compile/load the kernel now, not live
+        _clean(self._frame)  # compile/load the kernels now, not live
+        _count_bad(self._frame)
         self.reset()
 
     def reset(self) -> None:
@@ -114,10 +138,14 @@ class LogSpectrum:
             take = min(need, n - pos)
             # append to the ring (kept in time order: shift is cheap next to the FFT)
             if take >= size:
+                if take > size:  # samples that never enter a frame: counted, not copied
+                    self.bad_samples += _count_bad(block[pos:pos + take - size])
                 self._ring[:] = block[pos + take - size:pos + take]
+                self.bad_samples += _clean(self._ring)
             else:
                 self._ring[:-take] = self._ring[take:]
                 self._ring[-take:] = block[pos:pos + take]
+                self.bad_samples += _clean(self._ring[-take:])  # each sample cleaned once
             self._n_samples += take
             pos += take
             if self._n_samples == self._next_frame_end():
@@ -128,7 +156,6 @@ class LogSpectrum:
 
     def _compute(self, bands: np.ndarray) -> None:
         np.multiply(self._ring, self.window, out=self._frame)
-        self.bad_samples += _clean(self._frame)
         mag = np.abs(np.fft.rfft(self._frame))
         np.dot(self.fb, mag.astype(np.float32), out=bands)
         np.log10(1.0 + bands, out=bands)
