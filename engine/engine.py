@@ -107,6 +107,7 @@ class Engine:
         )
         self.improviser = self._make_improviser(audio_ring is not None and not midi_inputs)
         self._open_ids: dict[tuple[str, int], int] = {}  # improviser notes sounding -> id
+        self._by_beat: collections.deque = collections.deque()  # committed notes in beat time
         self.midi_inputs = list(midi_inputs or [])
         self._stampers = [MidiTimestamper() for _ in self.midi_inputs]
         self._controls: queue.SimpleQueue = queue.SimpleQueue()
@@ -188,7 +189,8 @@ class Engine:
             protocol.STOP: enqueue("stop"),
             protocol.PANIC: lambda args: self.scheduler.command(CMD_PANIC),
             protocol.TEMPO: tempo,
-            protocol.STATUS: lambda args: [(protocol.STATUS, self.status_args())],
+            protocol.STATUS: lambda args: [(protocol.STATUS, self.status_args()),
+                                           (protocol.REASON, [self.reason()])],
             protocol.VERSION: lambda args: [(protocol.VERSION, [protocol.PROTOCOL_VERSION])],
             protocol.RECONNECT: lambda args: self.scheduler.command(CMD_RECONNECT),
             protocol.TAP: lambda args: self._controls.put(("tap", [self.clock.now()])),
@@ -247,6 +249,22 @@ class Engine:
         c.midi_in_overflow = sum(getattr(i, "overflows", 0) for i in self.midi_inputs)
         c.midi_out_errors = max(c.midi_out_errors, getattr(self.midi_out, "errors", 0))
         return c.as_dict()
+
+    def reason(self) -> str:
+        """What the accompanist is doing and why, in words (status display, /improv/reason).
+        Any thread (reads only)."""
+        if self.state == STOPPED:
+            return "stopped (/improv/start to arm)"
+        who = "model" if self.improviser is not None else f"baseline ({self.why_baseline})"
+        if self.state == ARMED:
+            return f"waiting for the player's first note; {who}"
+        parts = [self.improviser.reason if self.improviser is not None else "playing", who]
+        if self.cfg.tempo.follow and self.tracker_confidence < self.cfg.tempo.follow_confidence:
+            parts.append(f"holding the tempo: tracker unsure ({self.tracker_confidence:.2f})")
+        if self.tempo.bpm_at(self.next_beat) > 200:
+            parts.append("very fast: 16ths every "
+                         f"{15000 / self.tempo.bpm_at(self.next_beat):.0f} ms")
+        return "; ".join(parts)
 
     def status_args(self) -> list:
         args: list = [self.state]
@@ -311,7 +329,10 @@ class Engine:
                 setattr(b, role, on)  # the baseline's roles too
                 setattr(self.baseline, role, on)
         if self.improviser is not None and name in ("role", "mode"):
-            self._send_improviser(self.improviser.roles_changed(self.clock.now()))
+            imp = self.improviser
+            self._by_beat = collections.deque(  # committed notes of a role now off: dropped
+                n for n in self._by_beat if n.velocity == 0 or imp.role_on(n.role))
+            self._send_improviser(imp.roles_changed(self.clock.now()))
 
     def _stop(self) -> None:
         """The stop control: drop what is pending, release what sounds."""
@@ -320,6 +341,7 @@ class Engine:
         self.scheduler.command(CMD_STOP)
         self._thru_ids.clear()
         self._open_ids.clear()
+        self._by_beat.clear()
         if self.improviser is not None:
             self.improviser.release(self.clock.now())  # forget them: the stop released them
             self.improviser.out.clear()
@@ -494,23 +516,44 @@ class Engine:
                 self.profile.add_note(self.tempo.beat(t_sec), pitch, 0.5 + velocity / 254.0)
 
     def _send_improviser(self, notes: list[NoteEvent]) -> None:
-        """Hand the improviser's notes to the scheduler (open notes: ids kept for the off)."""
+        """Hand the improviser's notes to the scheduler (open notes: ids kept for the off);
+        notes committed in beat time wait in ``_by_beat`` for :meth:`_release_by_beat`."""
         for n in notes:
-            channel = protocol.ROLE_CHANNELS[n.role]
-            if n.velocity > 0:
-                note_id = self.scheduler.new_note_id()
-                self._open_ids[(n.role, n.pitch)] = note_id
-                self.scheduler.submit(n.t_sec, NOTE_ON_EV,
-                                      (channel, n.pitch, n.velocity, note_id, n.role, 0.0))
+            if n.beat >= 0 or self._by_beat:
+                self._by_beat.append(n)  # (keeps the order of what is already waiting)
             else:
-                note_id = self._open_ids.pop((n.role, n.pitch), None)
-                if note_id is not None:
-                    self.scheduler.submit(n.t_sec, NOTE_OFF_EV,
-                                          (channel, n.pitch, note_id, n.role))
+                self._submit_note(n, n.t_sec)
+
+    def _release_by_beat(self, now: float, until_sec: float | None = None) -> None:
+        """Convert committed notes from beats to seconds at the last moment: when they are
+        ``lookahead_sec`` away (or, ``until_sec`` given, all due by then; the rest dropped)."""
+        q = self._by_beat
+        while q:
+            n = q[0]
+            t = self.tempo.t_sec(n.beat) if n.beat >= 0 else n.t_sec
+            if until_sec is None and t - self.cfg.scheduler.lookahead_sec > now:
+                return
+            q.popleft()
+            if until_sec is None or t <= until_sec:
+                self._submit_note(n, t)
+
+    def _submit_note(self, n: NoteEvent, t_sec: float) -> None:
+        channel = protocol.ROLE_CHANNELS[n.role]
+        if n.velocity > 0:
+            note_id = self.scheduler.new_note_id()
+            self._open_ids[(n.role, n.pitch)] = note_id
+            self.scheduler.submit(t_sec, NOTE_ON_EV,
+                                  (channel, n.pitch, n.velocity, note_id, n.role, 0.0))
+        else:
+            note_id = self._open_ids.pop((n.role, n.pitch), None)
+            if note_id is not None:
+                self.scheduler.submit(t_sec, NOTE_OFF_EV,
+                                      (channel, n.pitch, note_id, n.role))
 
     def _decide(self, now: float) -> None:
         if self.improviser is not None and self.state == PLAYING:
             self._send_improviser(self.improviser.process(now, self.tempo))
+            self._release_by_beat(now)
             self.counters.frames_decided = self.improviser.next_frame_total
         sc, b_cfg = self.cfg.scheduler, self.cfg.baseline
         while self.state == PLAYING:
@@ -529,7 +572,9 @@ class Engine:
                 # The player stopped: let what is scheduled ring out, wait for them to return.
                 self.state = ARMED
                 if imp is not None:
-                    self._send_improviser(imp.release(t_beat))
+                    self._release_by_beat(now, until_sec=t_beat)
+                    for n in imp.release(t_beat):
+                        self._submit_note(n, t_beat)
                 if self.cfg.midi.clock_out:
                     self.scheduler.submit(t_beat, RAW_EV, (CLOCK_STOP,))
                     self._clock_stop_t_sec = t_beat

@@ -30,6 +30,7 @@ KEY = "/improv/key"
 MODE = "/improv/mode"
 COMMIT = "/improv/commit"
 FOLLOW = "/improv/follow"
+REASON = "/improv/reason"
 
 # -- out (monitoring, replies) --------------------------------------------------------------
 NOTE = "/improv/note"
@@ -60,7 +61,7 @@ ROUTES: tuple[Route, ...] = (
     Route(STOP, IN, ("",), "stop: pending notes dropped, held notes released"),
     Route(PANIC, IN, ("",), "release every held note and send all-notes-off on every channel"),
     Route(TEMPO, IN, ("f",), "set the tempo in BPM from the next beat on"),
-    Route(STATUS, IN, ("",), "reply /improv/status with the counters (see below)"),
+    Route(STATUS, IN, ("",), "reply /improv/status with the counters, then /improv/reason"),
     Route(VERSION, IN, ("",), "reply /improv/version with the protocol version"),
     Route(RECONNECT, IN, ("",), "reopen the MIDI output port (after its peer vanished)"),
     Route(TAP, IN, ("",), "tap tempo: taps set the tempo (and, while playing, the beat)"),
@@ -80,6 +81,7 @@ ROUTES: tuple[Route, ...] = (
     Route(ERROR, OUT, ("ss",), "a bad message: address reason"),
     Route(STATUS, OUT, ("s(si)*",), "reply: state, then name/value pairs of counters"),
     Route(VERSION, OUT, ("i",), "reply: the protocol version"),
+    Route(REASON, OUT, ("s",), "reply: what the accompanist is doing and why, in words"),
 )
 
 IN_ROUTES = {r.address: r for r in ROUTES if r.direction == IN}

@@ -155,3 +155,55 @@ def test_same_input_same_seed_same_notes():
     events = melody_events(TUNE, start_sec=0.5)
     assert run(events, 8.0)[1] == run(events, 8.0)[1]
     assert run(events, 8.0)[1] != run(events, 8.0, seed=1)[1]
+
+
+PLAN = {"improviser.commit_beats": 1.0}
+
+
+def test_plan_mode_keeps_what_it_committed_ahead():
+    """Committed a beat ahead: a note the player adds cannot change the notes due in the
+    next beat (0.5 s at 120 BPM), only what comes after."""
+    base = melody_events(TUNE[:10], start_sec=0.5)
+    t_new = 3.6
+    later = [MidiMessage(t_new, (0x90, 61, 100)), MidiMessage(t_new + 0.1, (0x80, 61, 0))]
+    dense = {**PLAN, "improviser.density": 1.0}  # strike often: notes in the window
+    _, a = run(base, 7.0, **dense)
+    _, b = run(base + later, 7.0, **dense)
+
+    def committed(notes):  # (the times may move with the tracked tempo; the notes may not)
+        return [(ch, p, v) for t, _, ch, p, v in notes if t_new <= t < t_new + 0.4]
+
+    assert committed(a) and committed(a) == committed(b)
+
+
+def test_plan_mode_notes_wait_in_beats_so_a_tempo_change_moves_them():
+    events = melody_events(TUNE, start_sec=0.5)
+    rig = model_rig(**{"improviser.commit_beats": 2.0})  # (the tempo pivots on the next beat)
+    rig.play(events)
+    waiting = []
+    while not waiting and rig.t < 6.0:  # committed, past the next undecided beat, not sent
+        rig.run_until(rig.t + 0.01)
+        waiting = [n for n in rig.engine._by_beat
+                   if n.velocity > 0 and n.beat > rig.engine.next_beat]
+    assert waiting
+    before = rig.engine.tempo.t_sec(waiting[-1].beat)
+    rig.control(protocol.TEMPO, 60.0)
+    rig.run_until(rig.t + 0.002)
+    assert waiting[-1] in rig.engine._by_beat
+    assert rig.engine.tempo.t_sec(waiting[-1].beat) > before  # it will sound later
+    rig.run_until(9.0)
+    rig.engine.close()
+    note_pairs(rig.out.sent)
+
+
+def test_plan_mode_does_not_depend_on_the_step_size(monkeypatch, tmp_path):
+    from engine import offline
+    from engine.config import load
+    from tests.helpers import write_midi
+
+    path = write_midi(tmp_path / "m.mid", melody_events(TUNE, start_sec=0.5))
+    cfg = load(overrides={"tempo.bpm": 120.0, **PLAN})
+    fine = note_pairs(offline.render(path, cfg).sent)
+    monkeypatch.setattr(offline, "STEP_SEC", 0.0037)
+    coarse = note_pairs(offline.render(path, load(overrides={"tempo.bpm": 120.0, **PLAN})).sent)
+    assert len(fine) > 20 and fine == coarse

@@ -103,7 +103,8 @@ def test_garbage_datagrams_are_counted(setup, garbage):
 def test_status_and_version_reply(setup):
     engine, d, _ = setup
     engine.counters.notes_sent = 7
-    (reply,) = d.call_handlers_for_packet(build_msg(protocol.STATUS, []).dgram, SENDER)
+    reply, why = d.call_handlers_for_packet(build_msg(protocol.STATUS, []).dgram, SENDER)
+    assert why[0] == protocol.REASON and "waiting for the player" in why[1]
     assert reply[0] == protocol.STATUS and reply[1] == "armed"
     pairs = dict(zip(reply[2::2], reply[3::2]))
     assert pairs["notes_sent"] == 7 and pairs["bad_messages"] == 0 and "xruns" in pairs

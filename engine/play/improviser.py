@@ -67,10 +67,12 @@ def fold(pitch: int, low: int = S_LOW, high: int = S_HIGH) -> int:
 class NoteEvent:
     """A note the improviser asks the engine to send (velocity 0: its note-off)."""
 
-    t_sec: float
+    t_sec: float  # when to sound (react mode) ...
     role: str
     pitch: int
     velocity: int
+    beat: float = -1.0  # ... or at this beat (plan mode), converted by the engine at the last
+    #                    moment (so a tempo change still moves it); -1: use t_sec
 
 
 class Improviser:
@@ -113,6 +115,13 @@ class Improviser:
         self._phrase_start_t = None
         self._answer_frames = 0
         self._anchor = (-(10**9), 0.0)  # (frame, t_sec) of the last frame the player played
+        self._real = 0  # plan mode: the next frame whose real melody is not known yet
+        self._first_real_t = float("inf")  # nothing is committed before the first note
+        self._plan: dict[int, list] = {}  # frame -> [tokens in voice order..., answer?]
+        self._pos_at: dict[int, int] = {}  # frame -> context position at its start
+        self._snap: dict[int, dict] = {}  # frame -> sounding pitches at its start
+        self._logits_at: dict[int, np.ndarray | None] = {}
+        self._dirty = 1 << 60  # first committed frame whose melody changed (to re-feed)
         self.answering = False
         self.reason = "waiting for the player"
 
@@ -128,39 +137,140 @@ class Improviser:
     # -- deciding ---------------------------------------------------------------------------
     def process(self, now: float, tempo) -> list[NoteEvent]:
         """Decide every frame whose time has come by ``now``; return the notes to send (a
-        reused list)."""
-        out = self.out
-        out.clear()
+        reused list): react mode with ``commit_beats == 0``, else plan mode."""
+        self.out.clear()
+        if self.cfg.commit_beats > 0 or self._real < self.next_frame:
+            self._process_plan(now, tempo)  # (also finishes frames committed ahead)
+        else:
+            self._process_react(now, tempo)
+        return self.out
+
+    def _timing(self, f: int, tempo) -> tuple[float, float, bool, float, float]:
+        """Frame ``f``: (grid time, seconds per beat, played?, player's note time, decision
+        time). The decision falls on the player's first new note-on (+ ``chord_sec``) or at
+        ``deadline_sec`` after the grid time."""
+        cfg = self.cfg
+        t_f = tempo.t_sec(f / FRAMES_PER_BEAT)
+        spb = tempo.t_sec((f + FRAMES_PER_BEAT) / FRAMES_PER_BEAT) - t_f
+        f_a, t_a = self._anchor
+        if 0 < f - f_a < FRAMES_PER_BEAT:
+            # less than a beat since the player's last note: count the grid from it
+            # (fresher than the tracker's smoothed grid when the player bends the time)
+            t_f = t_a + (f - f_a) * spb / FRAMES_PER_BEAT
+        first_on = next((e[0] for e in self._events if e[2] > 0), None)
+        played = first_on is not None and first_on < t_f + cfg.deadline_sec
+        t_dec = first_on + cfg.chord_sec if played else t_f + cfg.deadline_sec
+        return t_f, spb, played, first_on if played else t_f, t_dec
+
+    def _process_react(self, now: float, tempo) -> None:
         cfg = self.cfg
         while True:
             f = self.next_frame
-            t_f = tempo.t_sec(f / FRAMES_PER_BEAT)
-            spb = tempo.t_sec((f + FRAMES_PER_BEAT) / FRAMES_PER_BEAT) - t_f
-            f_a, t_a = self._anchor
-            if 0 < f - f_a < FRAMES_PER_BEAT:
-                # less than a beat since the player's last note: count the grid from it
-                # (fresher than the tracker's smoothed grid when the player bends the time)
-                t_f = t_a + (f - f_a) * spb / FRAMES_PER_BEAT
-            first_on = next((e[0] for e in self._events if e[2] > 0), None)
-            played = first_on is not None and first_on < t_f + cfg.deadline_sec
-            t_dec = first_on + cfg.chord_sec if played else t_f + cfg.deadline_sec
+            t_f, spb, played, t_on, t_dec = self._timing(f, tempo)
             if now < t_dec + cfg.react_slack_sec:
-                return out
+                return
             t_ready = t_dec + cfg.react_slack_sec + COMPUTE_SEC  # the soonest we can sound
             # with the player's note: with it, even if it came before the grid (the player
             # leads); without: on the grid, or as soon as we can after it
             if played:
                 t_note = t_ready
-                # the grid frame nearest to the player's note (it may be an earlier one, whose
-                # deadline passed: then the grid, not this decision, is what was late)
-                self._anchor = (min(f, round(tempo.beat(first_on) * FRAMES_PER_BEAT)), first_on)
+                self._set_anchor(f, t_on, tempo)
             else:
                 t_note = max(t_f, t_ready)
-            self._frame(f, t_dec, t_note, spb)
-            self.next_frame = f + 1
+            t0 = time.perf_counter()
+            s_tok, answer = self._melody(t_dec, t_note, spb)
+            self._generate(f, s_tok, answer, t_note, -1.0, spb)
+            self.decide_sec.add(time.perf_counter() - t0)
+            self.next_frame = self._real = f + 1
             self.next_frame_total += 1
             if self.rt.pos + 2 * self.rt.slots_per_frame > self.rt.block:
                 self.rt.make_room()  # now, right after a decision, not inside the next one
+
+    def _set_anchor(self, f: int, t_on: float, tempo) -> None:
+        # the grid frame nearest to the player's note (it may be an earlier one, whose
+        # deadline passed: then the grid, not this decision, is what was late)
+        self._anchor = (min(f, round(tempo.beat(t_on) * FRAMES_PER_BEAT)), t_on)
+
+    def _process_plan(self, now: float, tempo) -> None:
+        """Plan mode: frame ``n`` is committed ``commit_beats`` ahead of its time, with the
+        player's melody predicted by the model where it is not known yet; when the player's
+        real frames arrive they replace the predicted ones in the model's context (rewind,
+        re-feed), and the next commitments are planned from there. Committed notes are kept
+        in beat time (``NoteEvent.beat``): the engine converts them to seconds at the last
+        moment, so a tempo change still moves them."""
+        cfg = self.cfg
+        while True:
+            r, n = self._real, self.next_frame
+            t_f, spb, played, t_on, t_dec = self._timing(r, tempo)
+            t_real = t_dec + cfg.react_slack_sec  # when frame r's real melody is known
+            t_commit = float("inf")
+            if cfg.commit_beats > 0:
+                t_n = tempo.t_sec(n / FRAMES_PER_BEAT)
+                t_commit = max(t_n - cfg.commit_beats * spb, self._first_real_t)
+            if min(t_real, t_commit) > now:
+                return
+            t0 = time.perf_counter()
+            if t_real <= t_commit:
+                if played:
+                    self._set_anchor(r, t_on, tempo)
+                if r < n:  # committed already: learn the real melody, fix the context later
+                    s_tok, _ = self._melody(t_dec, t_f, spb, commit=False)
+                    plan = self._plan[r]
+                    if plan[0] != s_tok and not plan[4]:  # (an answer frame keeps its melody)
+                        plan[0] = s_tok
+                        self._dirty = min(self._dirty, r)
+                else:  # not committed in time (the start, a tempo jump): react now
+                    t_note = max(t_on if played else t_f, t_real + COMPUTE_SEC)
+                    s_tok, answer = self._melody(t_dec, t_note, spb)
+                    self._commit_frame(r, s_tok, answer, t_note, -1.0, spb)
+                self._real = r + 1
+                if self._first_real_t == float("inf"):
+                    self._first_real_t = t_real
+            else:
+                self._commit_frame(n, None, self._answer_due(t_n, spb), -1.0,
+                                   n / FRAMES_PER_BEAT, spb)
+            self.decide_sec.add(time.perf_counter() - t0)
+
+    def _commit_frame(self, f: int, s_tok, answer: bool, t_note: float, beat: float,
+                      spb: float) -> None:
+        """Bring the context up to date (real melody replacing predicted), then decide
+        frame ``f`` (``s_tok`` None: predict the melody too)."""
+        rt = self.rt
+        if self._dirty < f:
+            d = self._dirty
+            pos = self._pos_at[d] - rt.dropped  # (a re-prime since then moved the context)
+            if 0 <= pos <= rt.pos:
+                rt.rewind(pos)
+                self.sounding = dict(self._snap[d])
+                self._logits = self._logits_at[d]
+                for g in range(d, f):
+                    self._refeed(g, self._plan[g][:4])
+        self._dirty = 1 << 60
+        if rt.pos + 2 * rt.slots_per_frame > rt.block:
+            rt.make_room()  # before this frame, so that its position stays valid
+        self._pos_at[f] = rt.pos + rt.dropped
+        self._snap[f] = dict(self.sounding)
+        self._logits_at[f] = None if self._logits is None else self._logits.copy()
+        toks = self._generate(f, s_tok, answer, t_note, beat, spb)
+        self._plan[f] = [*toks, answer]
+        for g in [g for g in self._plan if g < self._real]:  # real and fed: not needed
+            for table in (self._plan, self._pos_at, self._snap, self._logits_at):
+                table.pop(g, None)
+        self.next_frame = f + 1
+        self.next_frame_total += 1
+
+    def _refeed(self, f: int, toks: list[int]) -> None:
+        """Feed frame ``f``'s tokens again (teacher forcing): nothing is sampled or sent."""
+        metric = f % self.bar_frames
+        logits = None
+        for slot, voice in enumerate(self.rt.voice_order):
+            tok = toks[slot]
+            if tok >= 3:
+                self.sounding[voice] = tok - 3 + 21
+            elif tok == REST:
+                self.sounding[voice] = None
+            logits = self.rt.feed(tok, slot, metric)
+        self._logits = logits
 
     def _take_events(self, t_dec: float) -> list[int]:
         """Apply the player's events stamped before ``t_dec``; return the new notes' pitches."""
@@ -178,15 +288,11 @@ class Improviser:
                 self._held[pitch] -= 1
         return new
 
-    def _frame(self, f: int, t_dec: float, t_note: float, spb: float) -> None:
-        t0 = time.perf_counter()
-        cfg = self.cfg
-        rt = self.rt
+    def _melody(self, t_dec: float, t_note: float, spb: float,
+                commit: bool = True) -> tuple[int, bool]:
+        """The player's melody token for the frame decided at ``t_dec`` (their highest new
+        note, HOLD while it is held, else REST), and whether the model answers instead."""
         new = self._take_events(t_dec)
-        metric = f % self.bar_frames
-        previous = dict(self.sounding)
-        moved: set[str] = set()
-        answer_voice = False
         if new:
             if self.answering:  # the player is back: the answer yields at once
                 self.answering = False
@@ -194,16 +300,25 @@ class Improviser:
                 self._note_off("S", t_note)
             top = max(new)
             self._s_orig = top
-            s_tok = pitch_token(fold(top))
-        elif self._s_orig is not None and self._held[self._s_orig] > 0:
-            s_tok = HOLD
-        else:
-            self._s_orig = None
-            s_tok = REST
-            answer_voice = self._answer_due(t_note, spb)
+            return pitch_token(fold(top)), False
+        if self._s_orig is not None and self._held[self._s_orig] > 0:
+            return HOLD, False
+        self._s_orig = None
+        return REST, commit and self._answer_due(t_note, spb)
+
+    def _generate(self, f: int, s_tok, answer_voice: bool, t_note: float, beat: float,
+                  spb: float) -> list[int]:
+        """Feed the melody token (or sample it: ``s_tok`` None, or an answer), sample the
+        accompaniment under the masks, and emit the notes at ``t_note`` (or at ``beat``)."""
+        cfg = self.cfg
+        rt = self.rt
+        metric = f % self.bar_frames
+        previous = dict(self.sounding)
+        moved: set[str] = set()
         logits = self._logits
+        toks = []
         for slot, voice in enumerate(rt.voice_order):
-            if voice == "S" and not answer_voice:
+            if voice == "S" and not answer_voice and s_tok is not None:
                 tok = s_tok if not (s_tok == HOLD and self.sounding["S"] is None) else REST
             elif logits is None:
                 tok = REST  # the first token of a performance: nothing to condition on yet
@@ -223,20 +338,22 @@ class Improviser:
                 moved.add(voice)
             elif tok == REST:
                 self.sounding[voice] = None
+            toks.append(tok)
             logits = rt.feed(tok, slot, metric)
-            if voice != "S" or answer_voice or self.answering:
-                self._emit(voice, tok, t_note)
+            if voice != "S" or answer_voice:
+                self._emit(voice, tok, t_note, beat)
         if answer_voice:
             self._answer_frames -= 1
             self.answering = self._answer_frames > 0
             if not self.answering and self._sent["S"] is not None:
-                self._note_off("S", t_note + spb / FRAMES_PER_BEAT)
+                self._note_off("S", t_note + spb / FRAMES_PER_BEAT,
+                               beat + 1.0 / FRAMES_PER_BEAT if beat >= 0 else -1.0)
         self._logits = logits
         self.reason = "answering" if self.answering else "playing"
-        self.decide_sec.add(time.perf_counter() - t0)
+        return toks
 
     def _answer_due(self, t_sec: float, spb: float) -> bool:
-        """The player rests: is it (still) time for an answer?"""
+        """The player rests (as far as we know at ``t_sec``): is it (still) time to answer?"""
         cfg = self.cfg
         if cfg.mode == "accompany" or not cfg.answer:
             return False
@@ -251,7 +368,7 @@ class Improviser:
         return self.answering
 
     # -- output ------------------------------------------------------------------------------
-    def _role_on(self, role: str) -> bool:
+    def role_on(self, role: str) -> bool:
         cfg = self.cfg
         if role == "answer":
             return cfg.mode != "accompany" and cfg.answer
@@ -259,35 +376,35 @@ class Improviser:
             return False
         return cfg.bass if role == "bass" else cfg.chords
 
-    def _emit(self, voice: str, tok: int, t_sec: float) -> None:
+    def _emit(self, voice: str, tok: int, t_sec: float, beat: float = -1.0) -> None:
         if tok == HOLD:
             return
         if self._sent[voice] is not None:
-            self._note_off(voice, t_sec)
+            self._note_off(voice, t_sec, beat)
         role = ROLE_OF_VOICE[voice]
-        if tok >= 3 and self._role_on(role):
+        if tok >= 3 and self.role_on(role):
             pitch = tok - 3 + 21
             if any(self._sent[v] == pitch for v in VOICES if ROLE_OF_VOICE[v] == role):
                 return  # tenor and alto in unison: one note on the chords channel
             self._sent[voice] = pitch
-            self.out.append(NoteEvent(t_sec, role, pitch, self._velocity(role)))
+            self.out.append(NoteEvent(t_sec, role, pitch, self._velocity(role), beat))
 
     def _velocity(self, role: str) -> int:
         cfg = self.cfg
         return {"bass": cfg.bass_velocity, "chords": cfg.chord_velocity,
                 "answer": cfg.answer_velocity}[role]
 
-    def _note_off(self, voice: str, t_sec: float) -> None:
+    def _note_off(self, voice: str, t_sec: float, beat: float = -1.0) -> None:
         pitch = self._sent[voice]
         if pitch is not None:
-            self.out.append(NoteEvent(t_sec, ROLE_OF_VOICE[voice], pitch, 0))
+            self.out.append(NoteEvent(t_sec, ROLE_OF_VOICE[voice], pitch, 0, beat))
             self._sent[voice] = None
 
     def roles_changed(self, t_sec: float) -> list[NoteEvent]:
         """Release the notes of roles just switched off (a control): within one frame."""
         self.out.clear()
         for voice in VOICES:
-            if self._sent[voice] is not None and not self._role_on(ROLE_OF_VOICE[voice]):
+            if self._sent[voice] is not None and not self.role_on(ROLE_OF_VOICE[voice]):
                 self._note_off(voice, t_sec)
         return self.out
 

@@ -91,6 +91,7 @@ class ModelRuntime:
         self.logits = np.zeros(self.vocab_size, dtype=np.float32)
         self.pos = 0
         self.reprimes = 0
+        self.dropped = 0  # tokens forgotten by re-primes, all told (positions shift by this)
 
     def reset(self) -> None:
         """Forget the context (a new performance)."""
@@ -127,7 +128,9 @@ class ModelRuntime:
         self._reprime()
 
     def _reprime(self) -> None:
-        kept = self._hist[self.block - self.keep:].copy()
+        start = max(0, self.pos - self.keep)
+        kept = self._hist[start:self.pos].copy()
+        self.dropped += start
         self.reset()
         self.reprimes += 1
         for token, slot, metric in kept:
