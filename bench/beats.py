@@ -11,10 +11,10 @@ row to bench/data/beats/results.csv.
 
 Trackers:
 - improv (causal): ``engine.listen.track.beats_of_audio(samples, samplerate)`` -- the live
-  listener block by block: the learned activation (``models/improv_beat.json``, trained by
-  ``models/beat_train.py`` on pieces that are not in this set) into the bar-pointer tracker;
-  also its downbeats and meter. ``improv-flux``: the same tracker on the spectral flux (no
-  model: what runs if the model file is missing), and on the MIDI
+  listener block by block: the spectral flux into the bar-pointer tracker (the default).
+  ``improv-learned``: the same listener on the learned activation (``models/improv_beat.json``,
+  trained by ``models/beat_train.py`` on pieces that are not in this set; experimental), with
+  its downbeats and meter scored too. And on the MIDI
   path ``beats_of_midi(path)`` fed the clips' ``.mid`` files (notes at their performed times,
   one fixed tempo: nothing in them gives the beat away).
 - aubio (causal): ``aubio.tempo("default", 1024, 512, sr)`` fed hop by hop (512 samples); a beat
@@ -107,8 +107,8 @@ class Tracker:
 
 
 class Improv(Tracker):
-    name, label = "improv", "improv (causal, learned activation)"
-    model = "default"
+    name, label = "improv", "improv (causal, spectral flux: the default)"
+    model = None
 
     def available(self):
         try:
@@ -127,9 +127,9 @@ class Improv(Tracker):
         return np.asarray(beats, dtype=float)
 
 
-class ImprovFlux(Improv):
-    name, label = "improv-flux", "improv (causal, spectral flux: no model)"
-    model = None
+class ImprovLearned(Improv):
+    name, label = "improv-learned", "improv (causal, learned activation: experimental)"
+    model = "default"
 
 
 class ImprovMidi(Tracker):
@@ -265,7 +265,7 @@ class BTrack(Tracker):
         return np.asarray(self._btrack.trackBeats(x.astype(np.float64)), dtype=float)
 
 
-TRACKERS = {t.name: t for t in (Improv, ImprovFlux, ImprovMidi, Aubio, Madmom, BTrack,
+TRACKERS = {t.name: t for t in (Improv, ImprovLearned, ImprovMidi, Aubio, Madmom, BTrack,
                                  Librosa)}
 
 
@@ -323,7 +323,8 @@ def run(tracker: Tracker, clips: list[dict], data: Path) -> list[dict]:
         row["n_est"] = len(est)
         row.update(score(ref, est))
         positions = getattr(tracker, "positions", None)
-        if tracker.name == "improv" and positions is not None and len(positions) == len(est):
+        if tracker.name == "improv-learned" and positions is not None \
+                and len(positions) == len(est):
             row.update(score_bars(data / clip["beats"], est, positions, clip.get("meter")))
         rows.append(row)
     return rows
@@ -447,7 +448,7 @@ def main(argv=None) -> int:
             w = csv.DictWriter(fh, fieldnames=keys)
             w.writeheader()
             for r in rows:
-                w.writerow({k: (round(r[k], 4) if isinstance(r[k], float) else r.get(k, ""))
+                w.writerow({k: (round(r[k], 4) if isinstance(r.get(k), float) else r.get(k, ""))
                             for k in keys})
         print(f"\nper-clip rows: {out}")
     return 0

@@ -95,8 +95,14 @@ class Engine:
         self.tempo = TempoMap(config.tempo.bpm)
         self.bpm = config.tempo.bpm  # tempo for the next anchor
         self.profile = PitchProfile()
-        self.listener = Listener(audio_samplerate if audio_ring is not None else 0,
-                                 config.scheduler.input_slack_sec)
+        from .listen.activation import DEFAULT_MODEL as BEAT_MODEL
+
+        self.listener = Listener(
+            audio_samplerate if audio_ring is not None else 0, config.scheduler.input_slack_sec,
+            beat_model=BEAT_MODEL if config.tempo.audio_tracker == "learned" else None)
+        if self.listener.model_error:
+            self.counters.model_errors += 1
+            log.error("%s", self.listener.model_error)
         self.tracked_beats = 0
         self.taps = TapTempo()
         self.midi_clock = MidiClockTempo()

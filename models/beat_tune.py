@@ -74,8 +74,8 @@ def main(argv=None) -> int:
     print(f"{len(val)} validation clips x {feats.shape[0]} levels")
     grid = [{}]
     if args.grid:
-        keys = {"transition_lambda": [30.0, 100.0], "observation_lambda": [8.0, 16.0, 32.0],
-                "prior_octaves": [0.6, 1.0]}
+        keys = {"transition_lambda": [15.0, 30.0], "observation_lambda": [4.0, 8.0],
+                "beat_frames": [1, 2], "prior_octaves": [0.6]}
         grid = [dict(zip(keys, v)) for v in itertools.product(*keys.values())]
     for params in grid:
         r = run(acts, params)

@@ -5,16 +5,17 @@ grid that the engine's clock advances. Engine thread; everything is made at cons
 Frames are committed only up to ``now - slack_sec``, after every input stamped before them has
 arrived, so live and offline runs track the same beats from the same input.
 
-Audio is tracked on the learned beat activation (``models/improv_beat.json``, which also gives
-downbeats: each beat's position in the bar); if that file is missing or unreadable the
-listener says so in ``model_error`` and tracks the spectral flux instead, as MIDI is.
+Audio is tracked on the spectral flux by default. With ``beat_model`` (``tempo.audio_tracker =
+"learned"``: ``models/improv_beat.json``, experimental) it is tracked on the learned beat
+activation, which also gives downbeats (each beat's position in the bar); if that file is
+missing or unreadable the listener says so in ``model_error`` and uses the flux.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .activation import DEFAULT_MODEL, BeatActivation, ModelFileError
+from .activation import BeatActivation, ModelFileError
 from .beat import BeatTracker, OnsetLevel, learned_tracker
 from .meter import MeterTracker
 from .onset import OnsetDetector
@@ -24,7 +25,7 @@ FPS = 50
 
 class Listener:
     def __init__(self, samplerate: int = 0, slack_sec: float = 0.015,
-                 beat_model=DEFAULT_MODEL) -> None:
+                 beat_model=None) -> None:
         self.detector = OnsetDetector(samplerate, fps=FPS) if samplerate else None
         self.activation: BeatActivation | None = None
         self.model_error = ""

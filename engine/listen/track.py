@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activation import DEFAULT_MODEL
 from .beat import BeatTracker
 from .listener import Listener
 from .onset import OnsetDetector
@@ -19,9 +18,10 @@ BLOCK = 128  # the live block size
 
 
 def beats_of_audio(samples: np.ndarray, samplerate: int, block: int = BLOCK,
-                   beat_model=DEFAULT_MODEL, with_positions: bool = False):
+                   beat_model=None, with_positions: bool = False):
     """Beat times (s) as the live listener commits them; with ``with_positions`` also each
-    beat's position in the bar (1 = downbeat, 0 = not known yet)."""
+    beat's position in the bar (1 = downbeat, 0 = not known: always, on the flux).
+    ``beat_model``: a learned activation model file (experimental), None = spectral flux."""
     listener = Listener(samplerate, beat_model=beat_model)
     beats, positions = [], []
     samples = np.asarray(samples, dtype=np.float32)
