@@ -214,3 +214,24 @@ def test_anticipate_commits_frame_t_before_its_melody(melody):
     changed[t:] = np.where(changed[t:] >= 3, changed[t:] + 2, changed[t:])  # from frame t on
     other = harmonize(rt, changed, melody.bar_pos[:n], s)
     assert np.array_equal(base[:t + 1, 1:], other[:t + 1, 1:])  # frame t itself unchanged
+
+
+def test_helper_thread_reprime_equals_a_plain_one():
+    """Re-priming in a helper thread, then catching up, gives the context (and logits) a plain
+    re-prime at the same position followed by the same tokens gives."""
+    rng = np.random.default_rng(5)
+    tokens = [(int(rng.integers(3, 60)), i % 4, (i // 4) % 16) for i in range(360)]
+    a, b = ModelRuntime(DEFAULT_MODEL, keep_frames=24), ModelRuntime(DEFAULT_MODEL, keep_frames=24)
+    for t in tokens[:330]:
+        a.feed(*t)
+        b.feed(*t)
+    a.start_reprime()
+    b.make_room()
+    for t in tokens[330:340]:
+        a.feed(*t)  # decisions go on in the old cache meanwhile
+        b.feed(*t)
+    a.finish_reprime()
+    assert a.pos == b.pos and a.dropped == b.dropped and a.reprimes == b.reprimes == 1
+    assert np.allclose(a.logits, b.logits, atol=1e-5)
+    for t in tokens[340:]:
+        assert np.allclose(a.feed(*t), b.feed(*t), atol=1e-5)

@@ -90,6 +90,7 @@ class Improviser:
         self._melody_mask[pitch_token(S_LOW):pitch_token(S_HIGH) + 1] = True
         self._events: collections.deque = collections.deque()  # (t_sec, pitch, velocity)
         self.decide_sec = SampleLog()  # wall time of each frame's decision (model + masks)
+        self.reprime_sec = SampleLog()  # wall time of each cache swap on the decision path
         self.out: list[NoteEvent] = []
         self.reset()
 
@@ -183,8 +184,22 @@ class Improviser:
             self.decide_sec.add(time.perf_counter() - t0)
             self.next_frame = self._real = f + 1
             self.next_frame_total += 1
-            if self.rt.pos + 2 * self.rt.slots_per_frame > self.rt.block:
-                self.rt.make_room()  # now, right after a decision, not inside the next one
+            self._housekeeping()
+
+    def _housekeeping(self) -> None:
+        """Keep room in the model's context without stalling a decision: 16 frames before
+        it is full a helper thread re-primes a spare cache from the last ``keep`` tokens;
+        2 frames later (a position, so live and offline agree) the caches are swapped, after
+        the few tokens fed meanwhile are run into the spare one."""
+        rt = self.rt
+        slots = rt.slots_per_frame
+        t0 = time.perf_counter()
+        started = rt.reprime_started_at
+        if started is None and rt.pos > rt.block - 16 * slots:
+            rt.start_reprime()
+        elif started is not None and rt.pos >= started + 2 * slots:
+            rt.finish_reprime()
+            self.reprime_sec.add(time.perf_counter() - t0)
 
     def _set_anchor(self, f: int, t_on: float, tempo) -> None:
         # the grid frame nearest to the player's note (it may be an earlier one, whose
@@ -246,8 +261,7 @@ class Improviser:
                 for g in range(d, f):
                     self._refeed(g, self._plan[g][:4])
         self._dirty = 1 << 60
-        if rt.pos + 2 * rt.slots_per_frame > rt.block:
-            rt.make_room()  # before this frame, so that its position stays valid
+        self._housekeeping()  # before this frame, so that its position stays valid
         self._pos_at[f] = rt.pos + rt.dropped
         self._snap[f] = dict(self.sounding)
         self._logits_at[f] = None if self._logits is None else self._logits.copy()

@@ -10,6 +10,7 @@ anywhere). ``sample`` draws a token with temperature and top-p under a mask.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,36 @@ def load_metadata(model_path: Path) -> dict:
     return meta
 
 
+class _Context:
+    """One key/value cache with its token history and its own input buffers."""
+
+    def __init__(self, shape: tuple, block: int, n_metric: int) -> None:
+        self.k = np.zeros(shape, dtype=np.float32)
+        self.v = np.zeros(shape, dtype=np.float32)
+        self.hist = np.zeros((block, 3), dtype=np.int64)  # token, slot, metric
+        self.n_metric = n_metric
+        self._token = np.zeros(1, dtype=np.int64)
+        self._slot = np.zeros(1, dtype=np.int64)
+        self._metric = np.zeros(1, dtype=np.int64)
+        self._pos = np.zeros((), dtype=np.int64)
+        self._feeds = {"token": self._token, "slot": self._slot, "metric": self._metric,
+                       "pos": self._pos, "k_cache": self.k, "v_cache": self.v}
+
+    def clear(self) -> None:
+        self.k[:] = 0.0
+        self.v[:] = 0.0
+
+    def run(self, session, token: int, slot: int, metric: int, pos: int) -> np.ndarray:
+        """Run one token at ``pos``; store its keys/values; return the next token's logits."""
+        self._token[0], self._slot[0], self._metric[0] = token, slot, metric % self.n_metric
+        self._pos[...] = pos
+        logits, k_new, v_new = session.run(None, self._feeds)
+        self.k[:, :, pos] = k_new
+        self.v[:, :, pos] = v_new
+        self.hist[pos] = (token, slot, metric)
+        return logits
+
+
 class ModelRuntime:
     """One model session and its cache. Called from one thread (the improviser's)."""
 
@@ -78,35 +109,33 @@ class ModelRuntime:
             raise ModelFileError(f"cannot load model {self.path}: {exc}") from None
         d_head = cfg["d_model"] // cfg["n_head"]
         shape = (cfg["n_layer"], cfg["n_head"], self.block, d_head)
-        self.k = np.zeros(shape, dtype=np.float32)
-        self.v = np.zeros(shape, dtype=np.float32)
-        self._token = np.zeros(1, dtype=np.int64)
-        self._slot = np.zeros(1, dtype=np.int64)
-        self._metric = np.zeros(1, dtype=np.int64)
-        self._pos = np.zeros((), dtype=np.int64)
-        self._feeds = {"token": self._token, "slot": self._slot, "metric": self._metric,
-                       "pos": self._pos, "k_cache": self.k, "v_cache": self.v}
-        self._hist = np.zeros((self.block, 3), dtype=np.int64)  # token, slot, metric
+        self._ctx = _Context(shape, self.block, self.n_metric)
+        self._spare = _Context(shape, self.block, self.n_metric)  # re-primed in a helper thread
         self.keep = (keep_frames * self.slots_per_frame) % self.block or self.block // 2
         self.logits = np.zeros(self.vocab_size, dtype=np.float32)
         self.pos = 0
         self.reprimes = 0
         self.dropped = 0  # tokens forgotten by re-primes, all told (positions shift by this)
+        self._bg: threading.Thread | None = None
+        self._bg_start = self._bg_end = self._bg_len = 0
+        self._low_water = 0  # lowest position rewound to while the helper works
+
+    @property
+    def k(self) -> np.ndarray:
+        return self._ctx.k
+
+    @property
+    def v(self) -> np.ndarray:
+        return self._ctx.v
 
     def reset(self) -> None:
         """Forget the context (a new performance)."""
+        self.finish_reprime(discard=True)
         self.pos = 0
-        self.k[:] = 0.0
-        self.v[:] = 0.0
+        self._ctx.clear()
 
     def _run(self, token: int, slot: int, metric: int) -> None:
-        self._token[0], self._slot[0], self._metric[0] = token, slot, metric % self.n_metric
-        self._pos[...] = self.pos
-        logits, k_new, v_new = self.session.run(None, self._feeds)
-        self.k[:, :, self.pos] = k_new
-        self.v[:, :, self.pos] = v_new
-        self._hist[self.pos] = (token, slot, metric)
-        self.logits[:] = logits
+        self.logits[:] = self._ctx.run(self.session, token, slot, metric, self.pos)
         self.pos += 1
 
     def feed(self, token: int, slot: int, metric: int) -> np.ndarray:
@@ -122,19 +151,74 @@ class ModelRuntime:
         if not 0 <= pos <= self.pos:
             raise ValueError(f"cannot rewind to {pos}: the context holds 0..{self.pos}")
         self.pos = pos
+        self._low_water = min(self._low_water, pos)
 
     def make_room(self) -> None:
         """Re-prime now (keep the last ``keep_frames``), before the context is full."""
         self._reprime()
 
     def _reprime(self) -> None:
+        self.finish_reprime(discard=True)
         start = max(0, self.pos - self.keep)
-        kept = self._hist[start:self.pos].copy()
+        kept = self._ctx.hist[start:self.pos].copy()
         self.dropped += start
-        self.reset()
+        self.pos = 0
+        self._ctx.clear()
         self.reprimes += 1
         for token, slot, metric in kept:
             self._run(int(token), int(slot), int(metric))
+
+    # -- re-priming off the decision path ------------------------------------------------------
+    def start_reprime(self) -> None:
+        """Begin re-priming in a helper thread: the last ``keep`` tokens run into the spare
+        cache while decisions go on in this one (onnxruntime releases the GIL while it
+        runs). :meth:`finish_reprime` swaps the caches; call it at a point that depends only
+        on the tokens (a position), so live and offline runs swap at the same token."""
+        if self._bg is not None:
+            return
+        start = max(0, self.pos - self.keep)
+        self._bg_start, self._bg_end = start, self.pos
+        self._low_water = self.pos
+        tokens = self._ctx.hist[start:self.pos].copy()
+        spare = self._spare
+
+        def work() -> None:
+            spare.clear()
+            for i, (token, slot, metric) in enumerate(tokens):
+                spare.run(self.session, int(token), int(slot), int(metric), i)
+
+        self._bg_len = len(tokens)
+        self._bg = threading.Thread(target=work, name="improv-reprime", daemon=True)
+        self._bg.start()
+
+    @property
+    def reprime_started_at(self) -> int | None:
+        """The position the helper's re-prime was started at, or None."""
+        return self._bg_end if self._bg is not None else None
+
+    def finish_reprime(self, discard: bool = False) -> None:
+        """Wait for the helper (normally long done), bring the spare cache up to the tokens
+        fed since, and make it the context. ``discard``: drop the helper's work."""
+        if self._bg is None:
+            return
+        self._bg.join()
+        self._bg = None
+        if discard:
+            return
+        valid = min(self._bg_len, self._low_water - self._bg_start)
+        if valid <= 0:  # rewound below what the helper kept: re-prime the plain way
+            self._reprime()
+            return
+        pos2 = valid
+        for p in range(self._bg_start + valid, self.pos):
+            token, slot, metric = self._ctx.hist[p]
+            self.logits[:] = self._spare.run(self.session, int(token), int(slot), int(metric),
+                                             pos2)
+            pos2 += 1
+        self._ctx, self._spare = self._spare, self._ctx
+        self.dropped += self._bg_start
+        self.pos = pos2
+        self.reprimes += 1
 
     @staticmethod
     def sample(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
