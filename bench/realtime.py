@@ -122,6 +122,7 @@ def one_run(k: int, mode: str, seconds: float, bpm: float, model: bool = True) -
     imp = session.engine.improviser
     return {
         "decide": imp.decide_sec.values() * 1e3 if imp is not None else np.zeros(0),
+        "swap": imp.reprime_sec.values() * 1e3 if imp is not None else np.zeros(0),
         "thread_errors": status["thread_errors"],
         "mode": mode, "events": len(late_ms), "late": late_ms, "delay": delay_ms,
         "xruns_audio": status["xruns"] - (xruns_at_first_note or [0])[0],
@@ -194,6 +195,10 @@ def main() -> None:
             print(f"{mode:>6}: improviser frame decisions ms p50 {pct(decide, 50):.2f} p99 "
                   f"{pct(decide, 99):.2f} max {decide.max():.2f} over {len(decide)} frames "
                   f"(a 16th lasts 75 ms at 200 BPM)")
+        swap = np.concatenate([r["swap"] for r in rs])
+        if len(swap):
+            print(f"{mode:>6}: context re-primes (helper thread; the swap on the decision path) "
+                  f"{len(swap)}: swap ms p50 {pct(swap, 50):.2f} max {swap.max():.2f}")
         errors = sum(r["thread_errors"] for r in rs)
         print(f"{mode:>6}: thread errors {errors}")
     if control_xruns:

@@ -101,7 +101,7 @@ class ImproviserConfig:
     key: str = "auto"  # scale lock: auto (the model's own sense of key) or C, Am, F#m, ...
     commit_beats: float = 0.0  # 0: react (each frame when the player's note arrives); else plan
     deadline_sec: float = 0.02  # react: decide this long after a frame with no player note
-    chord_sec: float = 0.003  # react: notes this close to the first form one chord
+    chord_sec: float = 0.001  # react: notes this close to the first form one chord
     react_slack_sec: float = 0.005  # react: wait this long for MIDI input to be read
     bass: bool = True  # role on/off
     chords: bool = True

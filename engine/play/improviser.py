@@ -40,7 +40,7 @@ from .runtime import ModelRuntime
 FRAMES_PER_BEAT = 4
 S_LOW, S_HIGH = 55, 88  # the melody voice's range in the model's data
 ROLE_OF_VOICE = {"B": "bass", "T": "chords", "A": "chords", "S": "answer"}
-COMPUTE_SEC = 0.004  # time budget for one frame's decision (p99 measured ~2.5 ms)
+COMPUTE_SEC = 0.008  # budget for one frame's decision: live p99 7.5 ms (bench/realtime.py), offline ~3
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10, 11)  # harmonic and natural minor together
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
