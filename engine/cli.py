@@ -25,6 +25,21 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE.toml", help="load settings from a TOML file")
     p.add_argument("--tempo", type=float, metavar="BPM", help="tempo in beats per minute")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    g = p.add_argument_group("the improviser (each also an OSC control and a TOML key)")
+    g.add_argument("--temperature", type=float, metavar="T", help="sampling temperature 0..2")
+    g.add_argument("--density", type=float, metavar="D", help="0 sustains .. 1 re-strikes")
+    g.add_argument("--mode", choices=["accompany", "answer", "both"], help="what it plays")
+    g.add_argument("--key", metavar="KEY", help="key lock: auto, C, F#, Am, Ebm ...")
+    g.add_argument("--commit", type=float, metavar="BEATS",
+                   help="commit this far ahead (0 = react to each note, the default)")
+    g.add_argument("--no-follow", action="store_true", help="keep the set tempo")
+    g.add_argument("--no-bass", action="store_true", help="bass role off")
+    g.add_argument("--no-chords", action="store_true", help="chords role off")
+    g.add_argument("--no-answer", action="store_true", help="answer role off")
+    g.add_argument("--baseline", action="store_true",
+                   help="the rule-based accompanist instead of the model")
+    g.add_argument("--audio-tracker", choices=["flux", "learned"],
+                   help="audio beats from the spectral flux (default) or the learned activation")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -32,6 +47,9 @@ def _overrides(args: argparse.Namespace) -> dict:
         "tempo": "tempo.bpm", "midi_in": "midi.input", "midi_out": "midi.output",
         "midi_api": "midi.api", "audio_in": "audio.input", "osc_port": "osc.port",
         "osc_host": "osc.host", "samplerate": "audio.samplerate", "blocksize": "audio.blocksize",
+        "temperature": "improviser.temperature", "density": "improviser.density",
+        "mode": "improviser.mode", "key": "improviser.key", "commit": "improviser.commit_beats",
+        "audio_tracker": "tempo.audio_tracker",
     }
     out = {key: getattr(args, flag) for flag, key in flag_to_key.items()
            if getattr(args, flag, None) is not None}
@@ -39,6 +57,11 @@ def _overrides(args: argparse.Namespace) -> dict:
         out["midi.clock_out"] = True
     if getattr(args, "thru", False):
         out["midi.thru"] = True
+    for flag, key in (("no_follow", "tempo.follow"), ("no_bass", "improviser.bass"),
+                      ("no_chords", "improviser.chords"), ("no_answer", "improviser.answer"),
+                      ("baseline", "improviser.enabled")):
+        if getattr(args, flag, False):
+            out[key] = False
     osc_out = getattr(args, "osc_out", None)
     if osc_out is not None:
         out["osc.out"] = None if osc_out.lower() == "none" else osc_out
