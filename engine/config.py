@@ -86,7 +86,7 @@ class BaselineConfig:
 
 
 MODES = ("accompany", "answer", "both")
-KEYS = ("auto",) + tuple(f"{n}{m}" for n in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab",
+KEYS = ("free", "auto") + tuple(f"{n}{m}" for n in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab",
                                                "A", "Bb", "B") for m in ("", "m"))
 
 
@@ -98,7 +98,7 @@ class ImproviserConfig:
     top_p: float = 0.95  # nucleus sampling
     density: float = 0.5  # 0 = sustain, 1 = re-strike often (a bias on holding)
     mode: str = "accompany"  # accompany | answer (only answers when the player rests) | both
-    key: str = "auto"  # scale lock: auto (the model's own sense of key) or C, Am, F#m, ...
+    key: str = "free"  # scale lock: free (the model's own sense), auto (detected), C, F#m ...
     commit_beats: float = 0.0  # 0: react (each frame when the player's note arrives); else plan
     deadline_sec: float = 0.02  # react: decide this long after a frame with no player note
     chord_sec: float = 0.001  # react: notes this close to the first form one chord

@@ -226,7 +226,7 @@ class Engine:
             else:
                 name = str(args[0])
             if name not in KEYS:
-                raise ValueError(f"unknown key {name!r} (auto, C, F#, Am, Ebm ...)")
+                raise ValueError(f"unknown key {name!r} (free, auto, C, F#, Am, Ebm ...)")
             self._controls.put(("key", [name]))
 
         def mode(args):
@@ -334,7 +334,7 @@ class Engine:
             if role in ("bass", "chords"):
                 setattr(b, role, on)  # the baseline's roles too
                 setattr(self.baseline, role, on)
-        if self.improviser is not None and name in ("role", "mode"):
+        if self.improviser is not None and name in ("role", "mode"):  # (key: next frame)
             imp = self.improviser
             self._by_beat = collections.deque(  # committed notes of a role now off: dropped
                 n for n in self._by_beat if n.velocity == 0 or imp.role_on(n.role))
@@ -591,6 +591,8 @@ class Engine:
                 return
             recent = self.profile.window(b, b_cfg.window_beats, half_life_beats=2.0).copy()
             key = self.profile.window(b, b_cfg.key_window_beats)
+            if imp is not None and self.cfg.improviser.key == "auto":
+                self._detect_key(imp, key)
             for note in (self.baseline.process(b, recent, key) if imp is None else ()):
                 t_on = self.tempo.t_sec(note.beat)
                 t_off = self.tempo.t_sec(note.beat + note.dur_beat)
@@ -602,6 +604,17 @@ class Engine:
             if self.cfg.midi.clock_out:
                 self._clock_ticks(b)
             self.next_beat = b + 1
+
+    def _detect_key(self, imp: Improviser, key_pcs: np.ndarray) -> None:
+        """Lock the improviser to the key heard so far (Krumhansl), once 3 pitch classes
+        have been heard with some weight."""
+        from .play.baseline import estimate_key
+        from .play.improviser import NAMES
+
+        if np.count_nonzero(key_pcs > 0.5) < 3:
+            return
+        tonic, major = estimate_key(key_pcs)
+        imp.detect_key(NAMES[tonic] + ("" if major else "m"))
 
     def _clock_ticks(self, beat_index: int, not_before_sec: float = float("-inf")) -> None:
         ppqn = protocol.MIDI_CLOCK_PPQN

@@ -136,6 +136,13 @@ def test_key_lock_keeps_the_accompaniment_in_the_scale():
     assert notes and all(n[3] % 12 in (0, 2, 4, 5, 7, 9, 11) for n in notes)
 
 
+def test_auto_key_locks_to_the_key_heard():
+    rig, notes = run(melody_events(TUNE, start_sec=0.5), 9.0, **{"improviser.key": "auto"})
+    assert rig.engine.improviser.detected_key == "C"
+    late = [n for n in notes if n[0] > 4.0]
+    assert late and all(n[3] % 12 in (0, 2, 4, 5, 7, 9, 11) for n in late)
+
+
 def test_odd_players_stay_sensible():
     # nothing at all
     rig, notes = run([], 3.0)

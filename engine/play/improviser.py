@@ -40,15 +40,16 @@ from .runtime import ModelRuntime
 FRAMES_PER_BEAT = 4
 S_LOW, S_HIGH = 55, 88  # the melody voice's range in the model's data
 ROLE_OF_VOICE = {"B": "bass", "T": "chords", "A": "chords", "S": "answer"}
-COMPUTE_SEC = 0.008  # budget for one frame's decision: live p99 7.5 ms (bench/realtime.py), offline ~3
+COMPUTE_SEC = 0.008  # budget for a frame's decision: live p99 7.4 ms (bench/realtime.py)
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10, 11)  # harmonic and natural minor together
 NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
 def scale_of(key: str) -> tuple[int, ...] | None:
-    """``auto`` -> None (no lock); ``C``, ``F#m`` ... -> the allowed pitch classes."""
-    if key == "auto":
+    """``free``/``auto`` (until a key is detected) -> None (no lock); ``C``, ``F#m`` ... ->
+    the allowed pitch classes."""
+    if key in ("free", "auto"):
         return None
     minor = key.endswith("m")
     tonic = NAMES.index(key[:-1] if minor else key)
@@ -85,6 +86,7 @@ class Improviser:
         self.seed = seed
         self.bar_frames = beats_per_bar * FRAMES_PER_BEAT
         self.masks = VoiceMasks(runtime.vocab_size, scale_of(cfg.key))
+        self.detected_key = ""
         self._melody_mask = np.zeros(runtime.vocab_size, dtype=bool)
         self._melody_mask[REST] = True
         self._melody_mask[pitch_token(S_LOW):pitch_token(S_HIGH) + 1] = True
@@ -127,8 +129,17 @@ class Improviser:
         self.reason = "waiting for the player"
 
     def set_key(self, key: str) -> None:
+        """A key lock from a control (``free``, ``auto``, ``C``, ``Am`` ...)."""
         self.cfg.key = key
+        self.detected_key = ""
         self.masks = VoiceMasks(self.rt.vocab_size, scale_of(key))
+
+    def detect_key(self, key: str) -> None:
+        """``auto``: the key the engine detects from the player's notes (engine thread, once
+        a beat); the masks are rebuilt only when it changes."""
+        if self.cfg.key == "auto" and key != self.detected_key:
+            self.detected_key = key
+            self.masks = VoiceMasks(self.rt.vocab_size, scale_of(key))
 
     # -- input (engine thread, stamp order) --------------------------------------------------
     def player(self, t_sec: float, pitch: int, velocity: int) -> None:
