@@ -102,9 +102,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     session = LiveSession(cfg, thru=cfg.midi.thru)
     session.install_signal_handlers()
     print(session.describe(), flush=True)
+    view = None
+    if not args.quiet:
+        from .display import StatusDisplay
+
+        view = StatusDisplay(session.engine, sys.stdout).start()
     try:
         session.run(duration_sec=args.duration)
     finally:
+        if view is not None:
+            view.stop()
         session.close()
     status = session.engine.status()
     print("improv: stopped; " + ", ".join(f"{k}={v}" for k, v in status.items() if v), flush=True)
@@ -313,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--midi-clock-out", action="store_true", help="send MIDI clock (24 ppqn)")
     p.add_argument("--thru", action="store_true", help="echo the player's notes on channel 1")
     p.add_argument("--duration", type=float, metavar="SEC", help="stop after SEC seconds")
+    p.add_argument("--quiet", action="store_true",
+                   help="no live status view (else: redrawn on a terminal, a line every 5 s "
+                        "otherwise)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("render", help="the offline twin: run the engine on a MIDI or WAV file")

@@ -114,6 +114,9 @@ class Engine:
         self.improviser = self._make_improviser(audio_ring is not None and not midi_inputs)
         self._open_ids: dict[tuple[str, int], int] = {}  # improviser notes sounding -> id
         self._by_beat: collections.deque = collections.deque()  # committed notes in beat time
+        # for the status view (read by its thread): the player's and our recent note-ons
+        self.recent_in: collections.deque = collections.deque(maxlen=16)
+        self.recent_out: collections.deque = self.scheduler.recent
         self.midi_inputs = list(midi_inputs or [])
         self._stampers = [MidiTimestamper() for _ in self.midi_inputs]
         self._controls: queue.SimpleQueue = queue.SimpleQueue()
@@ -387,6 +390,7 @@ class Engine:
             return
         if is_note_on(data):
             self.midi_in_delay.add(now - t_sec)
+            self.recent_in.append(data[1])
             self.listener.note_on(t_sec, data[2])
             self._onset(t_sec)
             if self.state == PLAYING:

@@ -9,6 +9,7 @@ same dispatch code on the virtual clock.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import logging
@@ -68,6 +69,7 @@ class Scheduler:
         self._used_channels: set[int] = set()
         self._last_all_off_t_sec = float("-inf")
         self._thread: threading.Thread | None = None
+        self.recent: collections.deque = collections.deque(maxlen=16)  # (role, pitch) sent
 
     # -- producers (any thread) ---------------------------------------------------------------
     def submit(self, t_sec: float, kind: int, payload: Any) -> None:
@@ -146,6 +148,7 @@ class Scheduler:
             self._send((NOTE_ON | channel, pitch, velocity))
             self._used_channels.add(channel)
             self.counters.notes_sent += 1
+            self.recent.append((role, pitch))
             if self.osc_out is not None:
                 self.osc_out.send(protocol.NOTE, [role, pitch, velocity, float(dur_sec)])
         elif kind == NOTE_OFF_EV:
