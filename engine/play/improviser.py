@@ -40,6 +40,7 @@ from .runtime import ModelRuntime
 FRAMES_PER_BEAT = 4
 S_LOW, S_HIGH = 55, 88  # the melody voice's range in the model's data
 ROLE_OF_VOICE = {"B": "bass", "T": "chords", "A": "chords", "S": "answer"}
+LEGATO_BEATS = 0.5  # a gap shorter than this in the player's melody is not a rest
 COMPUTE_SEC = 0.008  # budget for a frame's decision: live p99 7.4 ms (bench/realtime.py)
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10, 11)  # harmonic and natural minor together
@@ -114,6 +115,7 @@ class Improviser:
         self._events.clear()
         self._held: collections.Counter = collections.Counter()  # player's pitches held
         self._s_orig: int | None = None  # the player's note that is the melody now
+        self._s_off_t = float("-inf")  # when it was let go
         self._last_on_t = float("-inf")
         self._phrase_start_t = None
         self._answer_frames = 0
@@ -311,6 +313,8 @@ class Improviser:
                     self._phrase_start_t = t
             elif self._held[pitch] > 0:
                 self._held[pitch] -= 1
+                if pitch == self._s_orig and not self._held[pitch]:
+                    self._s_off_t = t
         return new
 
     def _melody(self, t_dec: float, t_note: float, spb: float,
@@ -326,7 +330,10 @@ class Improviser:
             top = max(new)
             self._s_orig = top
             return pitch_token(fold(top)), False
-        if self._s_orig is not None and self._held[self._s_orig] > 0:
+        if self._s_orig is not None and (self._held[self._s_orig] > 0
+                                         or t_dec - self._s_off_t < LEGATO_BEATS * spb):
+            # held, or let go less than half a beat ago: the model (trained on legato
+            # chorales) hears the melody go on rather than rests at every staccato note
             return HOLD, False
         self._s_orig = None
         return REST, commit and self._answer_due(t_note, spb)
@@ -353,6 +360,9 @@ class Improviser:
                     mask[HOLD] = self.sounding["S"] is not None
                 else:
                     mask = self.masks.mask(voice, self.sounding, True, previous, moved)
+                    if (voice == "B" and s_tok is not None and s_tok >= 3 and mask[3:].any()
+                            and not any(self.sounding[v] for v in ("A", "T", "B"))):
+                        mask[REST] = False  # the player plays and we are all silent: enter
                 z = logits
                 if mask[HOLD] and voice != "S":
                     z = logits.copy()

@@ -32,7 +32,7 @@ def play_arpeggio(sender) -> float:
 
 @pytest.mark.integration
 def test_midi_round_trip_roles_pairs_and_beat_grid(improv, midi_sender, midi_recorder, helpers):
-    engine = improv("rt", tempo=120)
+    engine = improv("rt", tempo=120, extra=("--baseline", "--no-follow"))  # the grid: baseline
     rec = midi_recorder(engine.out_port)
     snd = midi_sender(engine.in_port)
     assert engine.status()[0] == "armed"

@@ -45,9 +45,9 @@ def note_ons(sent) -> list[tuple[float, int, int, int]]:
 
 
 def keyed(ons, t0: float) -> list[tuple[int, int, int, int, float]]:
-    """(beat, channel, pitch, velocity, t relative to t0), in a deterministic order."""
+    """(beat, channel, pitch, velocity, t relative to t0), in time order."""
     rows = [(round((t - t0) / BEAT_SEC), ch, p, v, t - t0) for t, ch, p, v in ons]
-    return sorted(rows)
+    return sorted(rows, key=lambda r: (r[4], r[1], r[2]))
 
 
 def play(sender, events) -> float:
@@ -89,10 +89,22 @@ def test_live_through_jack_equals_offline_render(improv, midi_sender, midi_recor
     note_pairs(sent)  # live: no hanging notes either
     got = keyed(note_ons(sent), t0)
 
-    assert [r[:4] for r in got] == [r[:4] for r in expected], (
+    # each offline note-on must have its live twin (channel, pitch, velocity) within TOL_SEC
+    # (matched by time, not by a rounded beat: the improviser plays 16ths on a moving grid)
+    unmatched = [g for g in got]
+    diffs = []
+    missing = []
+    for e in expected:
+        twin = min((g for g in unmatched if g[1:4] == e[1:4]),
+                   key=lambda g: abs(g[4] - e[4]), default=None)
+        if twin is None or abs(twin[4] - e[4]) > 0.1:
+            missing.append(e)
+            continue
+        unmatched.remove(twin)
+        diffs.append(twin[4] - e[4])
+    assert not missing and not unmatched, (
         "live and offline note-ons differ:\n"
-        f"live:    {[r[:4] for r in got]}\noffline: {[r[:4] for r in expected]}")
-    diffs = [g[4] - e[4] for g, e in zip(got, expected)]
+        f"offline only: {missing}\nlive only: {unmatched}")
     worst = max(diffs, key=abs)
     assert abs(worst) < TOL_SEC, (
         f"live onsets differ from offline by up to {worst * 1e3:.1f} ms "
