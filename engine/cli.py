@@ -47,6 +47,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "tempo": "tempo.bpm", "midi_in": "midi.input", "midi_out": "midi.output",
         "midi_api": "midi.api", "audio_in": "audio.input", "osc_port": "osc.port",
         "osc_host": "osc.host", "samplerate": "audio.samplerate", "blocksize": "audio.blocksize",
+        "osc_allow": "osc.allow",
         "temperature": "improviser.temperature", "density": "improviser.density",
         "mode": "improviser.mode", "key": "improviser.key", "commit": "improviser.commit_beats",
         "audio_tracker": "tempo.audio_tracker",
@@ -317,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--osc-port", type=int, metavar="PORT", help="OSC control port (default 9000)")
     p.add_argument("--osc-host", metavar="HOST", help="OSC listen address (default 127.0.0.1)")
     p.add_argument("--osc-out", metavar="HOST:PORT", help="OSC monitor output, or 'none'")
+    p.add_argument("--osc-allow", metavar="ADDR,ADDR",
+                   help="accept OSC only from these client addresses (with --osc-host 0.0.0.0)")
     p.add_argument("--midi-clock-out", action="store_true", help="send MIDI clock (24 ppqn)")
     p.add_argument("--thru", action="store_true", help="echo the player's notes on channel 1")
     p.add_argument("--duration", type=float, metavar="SEC", help="stop after SEC seconds")

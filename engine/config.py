@@ -52,6 +52,7 @@ class OscConfig:
     host: str = protocol.DEFAULT_OSC_HOST  # listen address; loopback unless asked otherwise
     port: int = protocol.DEFAULT_OSC_IN_PORT  # control in; 0 = pick a free port
     out: str | None = f"{protocol.DEFAULT_OSC_HOST}:{protocol.DEFAULT_OSC_OUT_PORT}"  # HOST:PORT
+    allow: str | None = None  # only these client addresses ("10.0.0.5,10.0.0.6"); none = all
 
 
 @dataclass

@@ -71,7 +71,7 @@ class LiveSession:
             self.engine.handlers(), self.engine.counters,
             monitor=self.osc_out.send if self.osc_out else None,
         )
-        self.osc_server = OscServer(dispatcher, cfg.osc.host, cfg.osc.port)
+        self.osc_server = OscServer(dispatcher, cfg.osc.host, cfg.osc.port, cfg.osc.allow)
         self._closers.append(self.osc_server.close)
         if self.audio is not None:
             self._closers.append(self.audio.close)

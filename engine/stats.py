@@ -9,6 +9,7 @@ COUNTER_NAMES = (
     "late_events",  # output events sent more than 1 ms after their time
     "xruns",  # audio input status flags (over/underflow) from PortAudio
     "bad_messages",  # OSC messages refused (unknown address, wrong types, undecodable)
+    "osc_refused",  # OSC datagrams from clients not in osc.allow: dropped unanswered
     "midi_in",  # MIDI messages received from the player
     "midi_in_sysex",  # of which sysex (counted, not interpreted)
     "midi_in_invalid",  # of which malformed (a data byte >= 0x80): dropped

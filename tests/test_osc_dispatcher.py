@@ -145,3 +145,28 @@ def test_our_own_output_echoed_back_is_counted_not_answered(setup):
     replies = d.call_handlers_for_packet(build_msg(protocol.ERROR, ["/x", "y"]).dgram, SENDER)
     assert replies == [] and monitor == []  # answering would start a feedback storm
     assert engine.counters.bad_messages == 1
+
+
+def test_allow_list_drops_other_clients_unanswered():
+    import socket
+
+    from engine.io.osc import OscServer
+
+    engine = Engine(Config(), VirtualClock(0.0), MemoryOutput())
+    d = ImprovDispatcher(engine.handlers(), engine.counters)
+    for allow, answered in (("10.9.9.9", False), ("10.9.9.9, 127.0.0.1", True)):
+        server = OscServer(d, "127.0.0.1", 0, allow=allow).start()
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.settimeout(0.5)
+        try:
+            client.sendto(build_msg(protocol.VERSION, []).dgram, (server.host, server.port))
+            try:
+                client.recvfrom(1024)
+                got = True
+            except TimeoutError:
+                got = False
+        finally:
+            client.close()
+            server.close()
+        assert got == answered
+    assert engine.counters.osc_refused == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from pythonosc import osc_packet
@@ -21,6 +22,8 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 
 from .. import protocol
 from ..stats import Counters
+
+LOG_EVERY_SEC = 1.0  # refusals are all counted and answered; logged at most this often
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +85,20 @@ class ImprovDispatcher(Dispatcher):
             self.map(address, fn)
         self.counters = counters
         self.monitor = monitor
+        self._last_log_sec = float("-inf")
+        self._logged_at = 0
 
     def _error(self, address: str, reason: str) -> Reply:
+        """Count and answer a refusal; log it, at most once a second (a flood of garbage must
+        not become a flood of log lines)."""
         self.counters.bad_messages += 1
-        log.warning("OSC %s refused: %s", address, reason)
+        now = time.monotonic()
+        if now - self._last_log_sec >= LOG_EVERY_SEC:
+            more = self.counters.bad_messages - self._logged_at - 1
+            log.warning("OSC %s refused: %s%s", address, reason,
+                        f" (and {more} more refused since the last report)" if more else "")
+            self._last_log_sec = now
+            self._logged_at = self.counters.bad_messages
         return (protocol.ERROR, [address, reason])
 
     def _one(self, address: str, args: list) -> list[Reply]:
@@ -124,7 +137,12 @@ class ImprovDispatcher(Dispatcher):
 
 
 class _Server(BlockingOSCUDPServer):
+    allow: frozenset[str] | None = None  # client addresses accepted (None: all)
+
     def verify_request(self, request, client_address) -> bool:
+        if self.allow is not None and client_address[0] not in self.allow:
+            self.dispatcher.counters.osc_refused += 1  # not ours: no reply, no effect
+            return False
         return True  # let garbage reach the dispatcher, which counts and answers it
 
     def handle_error(self, request, client_address) -> None:
@@ -135,12 +153,15 @@ class _Server(BlockingOSCUDPServer):
 class OscServer:
     """Serves an :class:`ImprovDispatcher` on UDP from ONE thread (ordered, blocking)."""
 
-    def __init__(self, dispatcher: ImprovDispatcher, host: str, port: int) -> None:
+    def __init__(self, dispatcher: ImprovDispatcher, host: str, port: int,
+                 allow: str | None = None) -> None:
         try:
             self._server = _Server((host, port), dispatcher)
         except OSError as exc:
             reason = exc.strerror or exc
             raise OSError(f"cannot listen for OSC on {host}:{port}: {reason}") from None
+        if allow:
+            self._server.allow = frozenset(a.strip() for a in allow.split(",") if a.strip())
         self.host, self.port = self._server.server_address[:2]
         self._thread = threading.Thread(target=self._serve, name="improv-osc", daemon=True)
 
