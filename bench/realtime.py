@@ -32,6 +32,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -75,7 +76,15 @@ def control_run(k: int, seconds: float, bpm: float) -> int:
     return xruns[0] if xruns else -1
 
 
-def one_run(k: int, mode: str, seconds: float, bpm: float, model: bool = True) -> dict:
+def rss_kb() -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def one_run(k: int, mode: str, seconds: float, bpm: float, model: bool = True,
+            sample_sec: float = 60.0) -> dict:
     client = f"improv-b{k}"
     device = jack_audio_device()
     overrides = {
@@ -104,6 +113,18 @@ def one_run(k: int, mode: str, seconds: float, bpm: float, model: bool = True) -
         return item
 
     inp.read = read_and_log
+    samples: list[tuple[float, int, np.ndarray]] = []  # (t, RSS kB, lateness in the interval)
+    stop_sampling = threading.Event()
+
+    def sample() -> None:  # soak: RSS and lateness every sample_sec (its own thread)
+        t0, n0 = time.monotonic(), 0
+        while not stop_sampling.wait(sample_sec):
+            log = session.engine.lateness
+            samples.append((time.monotonic() - t0, rss_kb(), log.since(n0) * 1e3))
+            n0 = log.count
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     player = subprocess.Popen(
         [sys.executable, str(PLAYER), str(seconds), str(bpm), f"{client}-in:in"],
         stdout=subprocess.PIPE, text=True,
@@ -111,6 +132,7 @@ def one_run(k: int, mode: str, seconds: float, bpm: float, model: bool = True) -
     try:
         session.run(duration_sec=seconds + 1.0)
     finally:
+        stop_sampling.set()
         session.close()
     out, _ = player.communicate(timeout=30)
     sent = [float(line.split()[1]) for line in out.splitlines() if line.startswith("SENT")]
@@ -124,6 +146,7 @@ def one_run(k: int, mode: str, seconds: float, bpm: float, model: bool = True) -
         "decide": imp.decide_sec.values() * 1e3 if imp is not None else np.zeros(0),
         "swap": imp.reprime_sec.values() * 1e3 if imp is not None else np.zeros(0),
         "thread_errors": status["thread_errors"],
+        "samples": samples,
         "mode": mode, "events": len(late_ms), "late": late_ms, "delay": delay_ms,
         "xruns_audio": status["xruns"] - (xruns_at_first_note or [0])[0],
         "xruns_start": (xruns_at_first_note or [0])[0], "audio_blocks": status["audio_blocks"],
@@ -131,6 +154,20 @@ def one_run(k: int, mode: str, seconds: float, bpm: float, model: bool = True) -
         "rt_denied": status["rt_denied"], "notes": status["notes_sent"],
         "midi_in": status["midi_in"], "played": len(sent),
     }
+
+
+def print_soak(samples) -> None:
+    """RSS and lateness over the run: flat or not."""
+    if len(samples) < 2:
+        return
+    for t, rss, late in samples:
+        print(f"    t {t:6.0f} s  RSS {rss / 1024:7.1f} MB  lateness p99 {pct(late, 99):6.3f} ms "
+              f"max {late.max() if len(late) else 0:6.2f} ms ({len(late)} events)")
+    first, last = samples[0][1], samples[-1][1]
+    growth = (last - first) / 1024
+    p99s = [pct(s[2], 99) for s in samples if len(s[2])]
+    print(f"    soak: RSS {first / 1024:.1f} -> {last / 1024:.1f} MB ({growth:+.1f} MB after the "
+          f"first sample); lateness p99 per interval {min(p99s):.3f}..{max(p99s):.3f} ms")
 
 
 def pct(x: np.ndarray, q: float) -> float:
@@ -160,6 +197,8 @@ def main() -> None:
     ap.add_argument("--baseline", action="store_true", help="the rule-based accompanist plays")
     ap.add_argument("--modes", default="ours,sleep", help="ours, sleep (the peer) or both")
     ap.add_argument("--no-control", action="store_true", help="skip the no-engine control run")
+    ap.add_argument("--sample-sec", type=float, default=60.0,
+                    help="soak: RSS and lateness p99 printed every this many seconds")
     args = ap.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     print(f"# bench/realtime.py: jackd -d dummy -r 48000 -p {args.period}, {args.runs} runs x "
@@ -170,10 +209,12 @@ def main() -> None:
         k = 0
         for _ in range(args.runs):
             for mode in modes:  # interleaved: both see the same machine load
-                r = one_run(k, mode, args.seconds, args.bpm, model=not args.baseline)
+                r = one_run(k, mode, args.seconds, args.bpm, model=not args.baseline,
+                            sample_sec=args.sample_sec)
                 k += 1
                 results[mode].append(r)
                 print(show(r), flush=True)
+                print_soak(r["samples"])
             if args.no_control:
                 continue
             control_xruns.append(control_run(k, args.seconds, args.bpm))

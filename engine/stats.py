@@ -60,5 +60,17 @@ class SampleLog:
     def values(self) -> np.ndarray:
         return self._buf[: len(self)].copy()
 
+    @property
+    def count(self) -> int:
+        """Samples added so far (including any the ring has overwritten)."""
+        return self._n
+
+    def since(self, count: int) -> np.ndarray:
+        """A copy of the samples added after ``count`` (the ones still in the ring)."""
+        cap = self._buf.shape[0]
+        start = max(count, self._n - cap)
+        idx = np.arange(start, self._n) % cap
+        return self._buf[idx].copy()
+
     def clear(self) -> None:
         self._n = 0
