@@ -118,6 +118,7 @@ class ModelRuntime:
         self.dropped = 0  # tokens forgotten by re-primes, all told (positions shift by this)
         self._bg: threading.Thread | None = None
         self._bg_start = self._bg_end = self._bg_len = 0
+        self._bg_failed = False
         self._low_water = 0  # lowest position rewound to while the helper works
 
     @property
@@ -182,10 +183,16 @@ class ModelRuntime:
         tokens = self._ctx.hist[start:self.pos].copy()
         spare = self._spare
 
+        self._bg_failed = False
+
         def work() -> None:
-            spare.clear()
-            for i, (token, slot, metric) in enumerate(tokens):
-                spare.run(self.session, int(token), int(slot), int(metric), i)
+            try:
+                spare.clear()
+                for i, (token, slot, metric) in enumerate(tokens):
+                    spare.run(self.session, int(token), int(slot), int(metric), i)
+            except Exception:  # the swap falls back to a plain re-prime
+                self._bg_failed = True
+                raise  # (threading.excepthook counts it: thread_errors)
 
         self._bg_len = len(tokens)
         self._bg = threading.Thread(target=work, name="improv-reprime", daemon=True)
@@ -206,7 +213,7 @@ class ModelRuntime:
         if discard:
             return
         valid = min(self._bg_len, self._low_water - self._bg_start)
-        if valid <= 0:  # rewound below what the helper kept: re-prime the plain way
+        if valid <= 0 or self._bg_failed:  # rewound below what it kept, or it failed
             self._reprime()
             return
         pos2 = valid
