@@ -32,6 +32,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -125,16 +126,22 @@ def one_run(k: int, mode: str, seconds: float, bpm: float, model: bool = True,
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    # the player's lines go to a file: a pipe nobody reads during a long run fills up (64 KB,
+    # ~35 minutes of a 30-minute soak) and blocks the player
+    player_log = tempfile.TemporaryFile(mode="w+")
     player = subprocess.Popen(
         [sys.executable, str(PLAYER), str(seconds), str(bpm), f"{client}-in:in"],
-        stdout=subprocess.PIPE, text=True,
+        stdout=player_log, text=True,
     )
     try:
         session.run(duration_sec=seconds + 1.0)
     finally:
         stop_sampling.set()
         session.close()
-    out, _ = player.communicate(timeout=30)
+    player.wait(timeout=30)
+    player_log.seek(0)
+    out = player_log.read()
+    player_log.close()
     sent = [float(line.split()[1]) for line in out.splitlines() if line.startswith("SENT")]
     jack_xruns = [int(line.split()[1]) for line in out.splitlines() if line.startswith("XRUNS")]
     n = min(len(sent), len(reads))

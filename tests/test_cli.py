@@ -56,3 +56,22 @@ def test_protocol_table_matches_the_readme():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert protocol_table() in readme, "README's OSC table is stale: paste `improv protocol`"
+
+
+def test_beats_command_on_audio_and_midi(tmp_path, capsys):
+    import numpy as np
+
+    from engine.io.files import write_wav
+    from tests.helpers import EXAMPLE
+    from tests.test_listen import clicks
+
+    wav = tmp_path / "clicks.wav"
+    write_wav(wav, clicks(120, 12), 44100)
+    assert main(["beats", str(wav)]) == 0
+    beats = np.array([float(x) for x in capsys.readouterr().out.split()])
+    assert len(beats) > 15 and abs(np.median(np.diff(beats)) - 0.5) < 0.02
+    assert main(["beats", str(wav), "--learned"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) > 10 and all(len(r) == 2 and int(r[1]) in range(5) for r in rows)
+    assert main(["beats", str(EXAMPLE)]) == 0
+    assert len(capsys.readouterr().out.split()) > 40
