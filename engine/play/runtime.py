@@ -52,6 +52,9 @@ def load_metadata(model_path: Path) -> dict:
     return meta
 
 
+REST_TOKEN = 1  # (tokenizer v1)
+
+
 class _Context:
     """One key/value cache with its token history and its own input buffers."""
 
@@ -119,6 +122,12 @@ class ModelRuntime:
         self._bg: threading.Thread | None = None
         self._bg_start = self._bg_end = self._bg_len = 0
         self._bg_failed = False
+        # warm up (onnxruntime's first runs allocate and are several times slower): a few
+        # tokens through each cache now, so the first notes of a performance are not late
+        for ctx in (self._ctx, self._spare):
+            for i in range(8):
+                ctx.run(self.session, REST_TOKEN, i % self.slots_per_frame, 0, i)
+            ctx.clear()
         self._low_water = 0  # lowest position rewound to while the helper works
 
     @property

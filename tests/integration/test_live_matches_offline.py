@@ -106,6 +106,8 @@ def test_live_through_jack_equals_offline_render(improv, midi_sender, midi_recor
         "live and offline note-ons differ:\n"
         f"offline only: {missing}\nlive only: {unmatched}")
     worst = max(diffs, key=abs)
+    print(f"live - offline onset: median {statistics.median(diffs) * 1e3:.1f} ms, worst "
+          f"{worst * 1e3:.1f} ms over {len(diffs)} notes")
     assert abs(worst) < TOL_SEC, (
         f"live onsets differ from offline by up to {worst * 1e3:.1f} ms "
         f"(median {statistics.median(diffs) * 1e3:.1f} ms)")
