@@ -114,6 +114,15 @@ def isolate(client, port_name: str) -> None:
     assert client.get_all_connections(port_name) == []
 
 
+def stop_session(session, runner, player) -> None:
+    """End a live session run in ``runner`` and close the player (test teardown)."""
+    session.stop_event.set()
+    runner.join(timeout=10.0)
+    if player is not None:
+        player.close()
+    session.close()
+
+
 @pytest.mark.integration
 def play_into_portaudio(player_cls, name: str, helpers):
     """A player client connected (alone) to PortAudio's JACK input."""
@@ -215,11 +224,7 @@ def test_live_session_plays_on_an_audio_burst(sd, helpers, midi_recorder):
         # the player went quiet: the engine stops by itself after 4 beats and re-arms
         helpers.wait_for(lambda: engine.state == "armed", 10.0, "the engine to re-arm")
     finally:
-        session.stop_event.set()
-        runner.join(timeout=10.0)
-        if player is not None:
-            player.close()
-        session.close()
+        stop_session(session, runner, player)
 
     assert not runner.is_alive()
     counters = session.engine.status()
@@ -276,11 +281,7 @@ def test_live_beats_through_jack_match_the_offline_tracker(sd, helpers):
         helpers.wait_for(player.done, 20.0, "the click track to finish")
         time.sleep(0.3)
     finally:
-        session.stop_event.set()
-        runner.join(timeout=10.0)
-        if player is not None:
-            player.close()
-        session.close()
+        stop_session(session, runner, player)
     offline = beats_of_audio(click_track(), SR, block=BLOCK)
     live = np.array(live_beats)
     assert len(offline) >= 15 and abs(len(live) - len(offline)) <= 1
