@@ -31,7 +31,8 @@ class MeterTracker:
 
     def beat(self, downbeat_activation: float) -> int:
         """A beat was committed with this downbeat activation; return its position in the
-        bar (1..meter; 1 until enough beats have been heard to tell)."""
+        bar (1..meter), or, until ``min_beats`` have been heard, 1 when the activation alone
+        calls it a downbeat and 0 (not known) otherwise."""
         n = self.n_beats
         d = float(downbeat_activation) if downbeat_activation == downbeat_activation else 0.0
         for m, avg in self._avg.items():
