@@ -97,7 +97,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .live import LiveSession
+    from .live import EXIT_INTERNAL_ERROR, LiveSession
 
     cfg = load(args.config, _overrides(args))
     session = LiveSession(cfg, thru=cfg.midi.thru)
@@ -116,6 +116,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         session.close()
     status = session.engine.status()
     print("improv: stopped; " + ", ".join(f"{k}={v}" for k, v in status.items() if v), flush=True)
+    if session.fatal is not None:
+        print(f"improv: stopped by an internal error: {session.fatal}. Every held note was "
+              "released. This is a bug in improv; the traceback is above.", file=sys.stderr,
+              flush=True)
+        return EXIT_INTERNAL_ERROR
     return 0
 
 
@@ -320,7 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--midi-in", metavar="PORT", help="player's MIDI input: port name or 'virtual'")
     p.add_argument("--midi-out", metavar="NAME|virtual", help="MIDI output (default: virtual)")
     p.add_argument("--midi-api", choices=["auto", "alsa", "jack"], help="rtmidi backend")
-    p.add_argument("--audio-in", metavar="DEVICE", help="audio input device (name or index)")
+    p.add_argument("--audio-in", metavar="DEVICE",
+                   help="audio input: a PortAudio device (name or index), or 'jack' / "
+                        "'jack:PORT' for a JACK input that survives the server restarting")
     p.add_argument("--samplerate", type=int, metavar="HZ", help="audio sample rate")
     p.add_argument("--blocksize", type=int, metavar="FRAMES", help="audio block size")
     p.add_argument("--osc-port", type=int, metavar="PORT", help="OSC control port (default 9000)")

@@ -41,7 +41,10 @@ class MidiConfig:
 
 @dataclass
 class AudioConfig:
-    input: str | None = None  # sounddevice input device (name substring or index); none = off
+    # the player's audio: a PortAudio device (name substring or index), "jack" (a JACK input
+    # connected to the capture port numbered `channel`) or "jack:PORT" (connected to PORT);
+    # none = off. A JACK input survives the server going away and coming back.
+    input: str | None = None
     samplerate: int = 48000  # Hz
     blocksize: int = 128  # frames per callback
     channel: int = 0  # which input channel is the player

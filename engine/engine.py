@@ -43,6 +43,7 @@ from .listen.tempo import MidiClockTempo, TapTempo
 from .play.baseline import BaselineAccompanist
 from .play.improviser import Improviser, NoteEvent
 from .scheduler import (
+    CMD_OUTPUT_LOST,
     CMD_PANIC,
     CMD_RECONNECT,
     CMD_STOP,
@@ -130,6 +131,7 @@ class Engine:
         self.audio_samplerate = audio_samplerate
         if audio_ring is not None:
             self._block = np.zeros(audio_ring.block_frames, dtype=np.float32)
+            self._zero_block = np.zeros(audio_ring.block_frames, dtype=np.float32)
             self.chroma = Chroma(audio_samplerate)
             self._hist = np.zeros(2 * self.chroma.n_fft, dtype=np.float32)
             self._window = np.zeros(self.chroma.n_fft, dtype=np.float32)
@@ -140,6 +142,7 @@ class Engine:
         self._next_health_t_sec = 0.0
         self._clock_stop_t_sec = float("-inf")
         self._out_lost = False
+        self.server_away = False  # set by the live session's supervisor (JACK gone)
 
     def _make_improviser(self, audio: bool) -> Improviser | None:
         """The model improviser for a MIDI player; None (the rule-based baseline plays) when it
@@ -262,6 +265,9 @@ class Engine:
     def reason(self) -> str:
         """What the accompanist is doing and why, in words (status display, /improv/reason).
         Any thread (reads only)."""
+        if self.server_away:
+            return ("the audio/MIDI server (JACK) went away: waiting for it to come back "
+                    "(state kept)")
         if self.state == STOPPED:
             return "stopped (/improv/start to arm)"
         who = "model" if self.improviser is not None else f"baseline ({self.why_baseline})"
@@ -447,6 +453,8 @@ class Engine:
             n = self._block.shape[0]
             if self._audio_t0_sec is None:
                 self._audio_t0_sec = arrival_t_sec - (first_frame + n) / sr
+            elif first_frame > self._hist_frames:
+                self._fill_gap(first_frame)
             self.counters.audio_blocks += 1
             i = first_frame % n_hist  # by frame index: a dropped block leaves a gap, not a shift
             k = min(n, n_hist - i)
@@ -463,6 +471,21 @@ class Engine:
                 self._last_audio_activity_t_sec = t_sec
                 velocity = int(min(127, 127 * self.gate.peak))
                 self._pending.append((t_sec, AUDIO_ONSET, velocity))
+
+    def _fill_gap(self, first_frame: int) -> None:
+        """Blocks that never came (dropped by a full ring, or the server was away) are heard
+        as silence, so the listener's frame clock stays on the session's clock."""
+        sr, n = self.audio_samplerate, self._zero_block.shape[0]
+        while self._hist_frames + n <= first_frame:
+            t_sec = self._audio_t0_sec + self._hist_frames / sr
+            self.listener.audio(self._zero_block, t_sec, self._hist_frames, sr)
+            self.gate.process(self._zero_block)
+            i = self._hist_frames % self._hist.shape[0]
+            k = min(n, self._hist.shape[0] - i)
+            self._hist[i:i + k] = 0.0
+            self._hist[: n - k] = 0.0
+            self._hist_frames += n
+            self.counters.audio_gap_blocks += 1
 
     def _follow(self, now: float) -> None:
         """Tracked beats: counted, and with ``tempo.follow`` the tempo map's undecided beats
@@ -628,11 +651,22 @@ class Engine:
                 self.scheduler.submit(t, RAW_EV, (CLOCK_TICK,))
 
     def _check_output(self) -> None:
+        """A named output whose peer vanished: count and log it once, and owe the receiver
+        the note-offs of what was sounding; when the peer is back, reconnect (the scheduler
+        then pays those note-offs). Engine thread, a few times a second."""
+        if self.server_away:
+            return  # the supervisor has the whole server in hand
         alive = self.midi_out.peer_alive()
         if not alive and not self._out_lost:
             self.counters.midi_out_lost += 1
-            log.error("MIDI output peer %r vanished; still running. Send %s to reconnect.",
-                      getattr(self.midi_out, "name", "?"), protocol.RECONNECT)
+            self.scheduler.command(CMD_OUTPUT_LOST)
+            log.error("MIDI output peer %r vanished; still running, reconnecting when it is "
+                      "back (or send %s).", getattr(self.midi_out, "name", "?"),
+                      protocol.RECONNECT)
+        elif alive and self._out_lost:
+            log.warning("MIDI output peer %r is back: reconnecting",
+                        getattr(self.midi_out, "name", "?"))
+            self.scheduler.command(CMD_RECONNECT)
         self._out_lost = not alive
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import protocol
 from .events import NOTE_OFF, NOTE_ON
+from .faults import FAULTS
 from .held import HeldNotes, all_notes_off
 from .stats import Counters, SampleLog
 
@@ -33,8 +34,10 @@ OSC_EV = 3  # payload (address, args)
 # commands: acted on as soon as the scheduler thread sees them, ahead of any event
 CMD_STOP = "stop"  # drop pending events, release held notes, all-notes-off on used channels
 CMD_PANIC = "panic"  # the same, on all 16 channels, with all-sound-off
-CMD_RECONNECT = "reconnect"  # reopen the MIDI output port
+CMD_RECONNECT = "reconnect"  # reopen the MIDI output port, then pay_owed()
 CMD_QUIT = "quit"
+CMD_OUTPUT_LOST = "output_lost"  # the MIDI server went away: remember what was sounding
+CMD_OUTPUT_BACK = "output_back"  # ... and is back: note-offs for it, then a hard panic
 
 LATE_SEC = 0.001  # an event sent later than this counts in late_events
 PANIC_GAP_SEC = 0.1  # channel-wide all-notes-off at most this often
@@ -68,8 +71,12 @@ class Scheduler:
         self._note_ids = itertools.count(1)
         self._used_channels: set[int] = set()
         self._last_all_off_t_sec = float("-inf")
+        self._owed: set[tuple[int, int]] = set()  # (channel, pitch) sounding when output died
         self._thread: threading.Thread | None = None
         self.recent: collections.deque = collections.deque(maxlen=16)  # (role, pitch) sent
+        # live: called with (thread name, exception) when the thread dies of an error (after
+        # releasing every note); None (offline, tests): count it, release, go on
+        self.on_fatal: Any = None
 
     # -- producers (any thread) ---------------------------------------------------------------
     def submit(self, t_sec: float, kind: int, payload: Any) -> None:
@@ -117,11 +124,29 @@ class Scheduler:
             try:
                 self.midi_out.reopen()
                 log.info("MIDI output reopened: %s", getattr(self.midi_out, "name", "?"))
+                self.pay_owed()
             except Exception as exc:
                 self.counters.midi_out_errors += 1
                 log.error("MIDI output reconnect failed: %s", exc)
+        elif cmd == CMD_OUTPUT_LOST:
+            # their note-offs, due later, would go into the dead port: owe them
+            channels, pitches = self.held.note_id.nonzero()
+            self._owed.update(zip(channels.tolist(), pitches.tolist()))
+        elif cmd == CMD_OUTPUT_BACK:
+            self.pay_owed()
         if cmd == CMD_QUIT:
             self._running = False
+
+    def pay_owed(self) -> None:
+        """On a new output: a note-off for every note that sounded when the old one died and
+        for every note held now (its note-on may have gone nowhere), then sustain off,
+        all-notes-off and all-sound-off on all 16 channels, whatever the panic rate limit."""
+        for ch, pitch in sorted(self._owed):
+            self._send((NOTE_OFF | ch, pitch, 0))
+        self._owed.clear()
+        self.held.release_all(self._send)
+        self._last_all_off_t_sec = self.clock.now()
+        all_notes_off(self._send, range(16), hard=True)
 
     def release_all(self, hard: bool = False) -> None:
         """Note-off every held note, then all-notes-off (panic: on all 16 channels, hard).
@@ -201,6 +226,8 @@ class Scheduler:
         now_fn = self.clock.now
         while self._running:
             try:
+                if FAULTS is not None:
+                    FAULTS.check("scheduler")
                 self._drain_inbox()
                 if not self._heap:
                     self._wait(0.05)
@@ -213,7 +240,7 @@ class Scheduler:
                 while now_fn() < t_next:
                     pass  # spin the last fraction of a millisecond
                 self._run_due(t_next)
-            except Exception:
+            except Exception as exc:
                 if self.counters.thread_errors < 10:
                     log.exception("scheduler thread error: releasing all notes")
                 self._heap.clear()
@@ -222,6 +249,9 @@ class Scheduler:
                 except Exception:
                     log.exception("release after error failed")
                 self.counters.thread_errors += 1
+                if self.on_fatal is not None:
+                    self._running = False
+                    self.on_fatal("scheduler", exc)
 
     def _wait(self, timeout_sec: float) -> None:
         try:

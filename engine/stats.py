@@ -7,7 +7,7 @@ import numpy as np
 COUNTER_NAMES = (
     "notes_sent",  # note-ons that left through the MIDI output
     "late_events",  # output events sent more than 1 ms after their time
-    "xruns",  # audio input status flags (over/underflow) from PortAudio
+    "xruns",  # audio input over/underflows (PortAudio status flags, JACK xruns)
     "bad_messages",  # OSC messages refused (unknown address, wrong types, undecodable)
     "osc_refused",  # OSC datagrams from clients not in osc.allow: dropped unanswered
     "midi_in",  # MIDI messages received from the player
@@ -16,7 +16,10 @@ COUNTER_NAMES = (
     "midi_in_overflow",  # messages the MIDI input queue reported lost
     "midi_out_errors",  # sends that raised (port gone, ...)
     "midi_out_lost",  # times the output port's peer vanished
+    "server_lost",  # times the JACK server went away (ports reopened when it came back)
+    "server_back",  # times it came back and the ports were reopened
     "audio_blocks",  # audio blocks received
+    "audio_gap_blocks",  # silent blocks put in for audio that never came (server away, drops)
     "audio_overflow",  # audio blocks dropped because the ring was full
     "rt_denied",  # 1 if SCHED_FIFO was refused and the scheduler runs at normal priority
     "thread_errors",  # exceptions caught in the engine or scheduler thread (each panics)

@@ -39,6 +39,8 @@ def host_apis() -> list[str]:
 class AudioInput:
     """An input stream feeding a BlockRing; ``xruns`` counts PortAudio status flags."""
 
+    backend = "portaudio"
+
     def __init__(self, device: str | int | None, samplerate: int, blocksize: int,
                  channel: int, clock: Any, ring_blocks: int = 512) -> None:
         sd = _sounddevice()
@@ -67,6 +69,19 @@ class AudioInput:
         self._stream.start()
         return self
 
+    def abandon(self) -> None:
+        """The server behind the stream died: PortAudio's JACK host API would hang in
+        stop/close and in its exit-time Pa_Terminate, so never touch the stream again and
+        drop sounddevice's exit handler (the process exits; the OS reclaims the rest)."""
+        import atexit
+
+        self._abandoned = True
+        handler = getattr(_sounddevice(), "_exit_handler", None)
+        if handler is not None:
+            atexit.unregister(handler)
+
     def close(self) -> None:
+        if getattr(self, "_abandoned", False):
+            return
         self._stream.stop()
         self._stream.close()

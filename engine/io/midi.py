@@ -97,6 +97,37 @@ def _find_port(ports: Sequence[str], wanted: str, kind: str, api: str) -> int:
     return matches[0]
 
 
+def drop(client) -> None:
+    """Close an rtmidi client without raising. For one orphaned by a dead JACK server this
+    must happen while no server runs: closing it once a new server is up crashes libjack."""
+    with contextlib.suppress(Exception):
+        client.close_port()
+    with contextlib.suppress(Exception):
+        client.delete()
+
+
+class _Orphan:
+    """Stands in for an rtmidi client whose server died: sends go nowhere, reads are empty."""
+
+    def send_message(self, data) -> None:
+        pass
+
+    def get_message(self) -> None:
+        return None
+
+    def get_ports(self) -> list[str]:
+        return []
+
+    def close_port(self) -> None:
+        pass
+
+    def delete(self) -> None:
+        pass
+
+
+ORPHAN = _Orphan()
+
+
 def list_ports(api: str) -> tuple[list[str], list[str]]:
     """(input ports, output ports) visible through ``api``; raises MidiPortError."""
     mi = _open("in", api, "improv-probe")
@@ -113,20 +144,42 @@ class RtMidiInput:
 
     def __init__(self, api: str, port: str, client_name: str = "improv") -> None:
         self.api = resolve_api(api)
-        client_name = f"{client_name}-in"  # one MIDI client per port: names must differ
-        self._mi = _open("in", self.api, client_name)
-        # sysex and MIDI clock are let through: they are counted (and clock will be followed)
-        self._mi.ignore_types(sysex=False, timing=False, active_sense=True)
-        self._mi.set_error_callback(self._on_error)
+        self.wanted = port
+        self.client_name = f"{client_name}-in"  # one MIDI client per port: names must differ
         self.overflows = 0
-        if port == "virtual":
-            self._mi.open_virtual_port("in")
-            self.name = f"{client_name}:in"
-        else:
-            ports = self._mi.get_ports()
-            idx = _find_port(ports, port, "input", self.api)
-            self._mi.open_port(idx, "in")
-            self.name = ports[idx]
+        self.name = ""
+        self._mi = self._new_client()
+
+    def _new_client(self):
+        mi = _open("in", self.api, self.client_name)
+        # sysex and MIDI clock are let through: they are counted (and clock will be followed)
+        mi.ignore_types(sysex=False, timing=False, active_sense=True)
+        mi.set_error_callback(self._on_error)
+        try:
+            if self.wanted == "virtual":
+                mi.open_virtual_port("in")
+                self.name = f"{self.client_name}:in"
+            else:
+                ports = mi.get_ports()
+                idx = _find_port(ports, self.wanted, "input", self.api)
+                mi.open_port(idx, "in")
+                self.name = ports[idx]
+        except BaseException:
+            mi.delete()
+            raise
+        return mi
+
+    def orphan(self):
+        """The server died: stop using the client; return it (the caller drops it, before a
+        new server runs). Supervisor thread."""
+        old, self._mi = self._mi, ORPHAN
+        return old
+
+    def renew(self) -> None:
+        """A new client and port (after the MIDI server, e.g. JACK, came back). Raises
+        MidiPortError if the port cannot be opened (yet). Supervisor thread: the engine
+        thread's next ``read`` uses the new client."""
+        self._mi = self._new_client()
 
     def _on_error(self, etype: int, text: str, data: object = None) -> None:
         """rtmidi's error callback (its thread): only count; the engine reports it."""
@@ -186,6 +239,19 @@ class RtMidiOutput:
     def reopen(self) -> None:
         """Close and reopen the port by name (raises MidiPortError if it is still missing)."""
         self._mo.close_port()
+        self._open_port()
+
+    def orphan(self):
+        """The server died: stop using the client; return it (the caller drops it, before a
+        new server runs). Supervisor thread."""
+        old, self._mo = self._mo, ORPHAN
+        return old
+
+    def renew(self) -> None:
+        """A new client (after the MIDI server, e.g. JACK, came back), then its port: a
+        missing named port raises MidiPortError, and ``reopen`` can try again later.
+        Supervisor thread: the scheduler's next ``send`` uses the new client."""
+        self._mo = _open("out", self.api, self.client_name)
         self._open_port()
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_server import BlockingOSCUDPServer
 
 from .. import protocol
+from ..faults import FAULTS
 from ..stats import Counters
 
 LOG_EVERY_SEC = 1.0  # refusals are all counted and answered; logged at most this often
@@ -145,7 +146,14 @@ class _Server(BlockingOSCUDPServer):
             return False
         return True  # let garbage reach the dispatcher, which counts and answers it
 
+    def service_actions(self) -> None:
+        """Between requests (every poll of serve_forever). OSC thread."""
+        if FAULTS is not None:
+            FAULTS.check("osc")
+
     def handle_error(self, request, client_address) -> None:
+        """A datagram whose handling failed (a bug a message found): counted and logged, the
+        server goes on -- a bad message never stops the instrument."""
         self.dispatcher.counters.thread_errors += 1
         log.exception("OSC server error on a datagram from %s", client_address)
 

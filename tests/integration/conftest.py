@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes.util
 import itertools
+import json
 import os
 import re
 import shutil
@@ -181,6 +182,41 @@ def jack_server(tmp_path_factory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+class PrivateJack:
+    """A JACK server of one's own, to kill and restart (``kill``/``start``) without
+    touching the session's. Clients created while it is current (``JACK_DEFAULT_SERVER``
+    points at it for the test's duration) talk to it; so do subprocesses started then."""
+
+    def __init__(self, name: str, log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = _start_jackd(self.name, [], self.log_path) or _start_jackd(
+            self.name, ["--no-realtime"], self.log_path)
+        if self.proc is None:
+            pytest.fail(f"jackd -n {self.name} did not start:\n{self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies the way a crash kills it, telling no client."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        self.proc = None
+
+
+@pytest.fixture
+def private_jack(jack_server, monkeypatch, tmp_path):
+    """A started :class:`PrivateJack`, current for this test; killed at the end."""
+    server = PrivateJack(f"improv-private-{os.getpid()}-{next(_names)}", tmp_path / "jackd.log")
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", server.name)
+    server.start()
+    yield server
+    if server.proc is not None:  # a clean stop frees its slot in libjack's server table
+        _stop_process(server.proc)
 
 
 # -- OSC ----------------------------------------------------------------------------------
@@ -441,8 +477,12 @@ class MidiSender:
         return t
 
     def close(self) -> None:
-        self._mo.close_port()
-        self._mo.delete()
+        """Idempotent. For a client whose JACK server died, call it before a new server
+        starts: libjack crashes closing an orphaned client once a new server is up."""
+        if self._mo is not None:
+            self._mo.close_port()
+            self._mo.delete()
+            self._mo = None
 
 
 @pytest.fixture
@@ -473,6 +513,61 @@ def midi_sender(jack_server):
     yield make
     for snd in made:
         snd.close()
+
+
+PEER_SCRIPT = '''
+import json, sys, time
+import rtmidi
+mi = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=sys.argv[1], queue_size_limit=16384)
+mi.open_virtual_port("in")
+print("ready", flush=True)
+while True:
+    item = mi.get_message()
+    if item is None:
+        time.sleep(0.0005)
+        continue
+    print(json.dumps(item[0]), flush=True)
+'''
+
+
+class MidiPeer:
+    """Another process (a synth, say) owning the JACK MIDI input ``<name>:in``; it prints
+    what it receives, one JSON list a line, to ``log``."""
+
+    def __init__(self, script: Path, name: str, log: Path) -> None:
+        self.port = f"{name}:in"
+        self.log = log
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, str(script), name], stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def messages(self) -> list[list[int]]:
+        lines = self.log.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("[")]
+
+    def note_ons(self) -> list[list[int]]:
+        return [m for m in self.messages() if len(m) == 3 and m[0] & 0xF0 == 0x90 and m[2] > 0]
+
+    def stop(self) -> None:
+        _stop_process(self.proc)
+
+
+@pytest.fixture
+def midi_peer(jack_server, tmp_path):
+    """``midi_peer(name)`` starts a :class:`MidiPeer` and waits for its port."""
+    made: list[MidiPeer] = []
+    script = tmp_path / "midi_peer.py"
+    script.write_text(PEER_SCRIPT)
+
+    def make(name: str) -> MidiPeer:
+        peer = MidiPeer(script, name, tmp_path / f"peer-{len(made) + 1}.log")
+        made.append(peer)
+        wait_for_port(peer.port)
+        return peer
+
+    yield make
+    for peer in made:
+        peer.stop()
 
 
 def sounding(messages) -> set[tuple[int, int]]:

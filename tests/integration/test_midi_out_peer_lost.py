@@ -2,47 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from engine import protocol
-
-PEER = '''
-import json, sys, time
-import rtmidi
-mi = rtmidi.MidiIn(rtapi=rtmidi.API_UNIX_JACK, name=sys.argv[1], queue_size_limit=16384)
-mi.open_virtual_port("in")
-print("ready", flush=True)
-while True:
-    item = mi.get_message()
-    if item is None:
-        time.sleep(0.0005)
-        continue
-    print(json.dumps(item[0]), flush=True)
-'''
-
-
-class Peer:
-    """A process owning the JACK MIDI input port ``<name>:in``; prints what it receives."""
-
-    def __init__(self, script: Path, name: str, log: Path) -> None:
-        self.log = log
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, str(script), name], stdout=out,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    def messages(self) -> list[list[int]]:
-        lines = self.log.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("[")]
-
-    def note_ons(self) -> list[list[int]]:
-        return [m for m in self.messages() if len(m) == 3 and m[0] & 0xF0 == 0x90 and m[2] > 0]
 
 
 def play(sender, pitches=(60, 64, 67, 72), beat_sec=0.5) -> None:
@@ -54,14 +19,12 @@ def play(sender, pitches=(60, 64, 67, 72), beat_sec=0.5) -> None:
 
 
 @pytest.mark.integration
-def test_output_peer_vanishes_and_reconnects(improv, midi_sender, helpers, tmp_path):
-    script = tmp_path / "peer.py"
-    script.write_text(PEER)
+def test_output_peer_vanishes_and_reconnects(improv, midi_sender, midi_peer, helpers):
     name = helpers.unique_name("peer")
     port = f"{name}:in"
-    peers: list[Peer] = []
+    peers = []
     try:
-        peers.append(Peer(script, name, tmp_path / "peer1.log"))
+        peers.append(midi_peer(name))
         helpers.wait_for_port(port)
         engine = improv("lost", tempo=120, midi_out=port)
         helpers.wait_connected(engine.out_port, port)
@@ -79,8 +42,8 @@ def test_output_peer_vanishes_and_reconnects(improv, midi_sender, helpers, tmp_p
         assert engine.request(protocol.VERSION) == [protocol.PROTOCOL_VERSION]
         assert engine.proc.poll() is None
 
-        # it comes back under the same name; the engine reconnects when told to
-        peers.append(Peer(script, name, tmp_path / "peer2.log"))
+        # it comes back under the same name; the engine reconnects (by itself, or when told)
+        peers.append(midi_peer(name))
         helpers.wait_for_port(port)
         engine.osc.send(engine.osc_port, protocol.RECONNECT)
         helpers.wait_connected(engine.out_port, port)
@@ -95,4 +58,4 @@ def test_output_peer_vanishes_and_reconnects(improv, midi_sender, helpers, tmp_p
         assert engine.proc.poll() is None
     finally:
         for p in peers:
-            helpers.stop_process(p.proc)
+            p.stop()

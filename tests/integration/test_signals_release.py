@@ -42,3 +42,34 @@ def test_signal_mid_note_exits_cleanly_and_releases(signum, improv, midi_sender,
     cc_off = {d[0] & 0x0F for d in after if len(d) == 3 and d[0] & 0xF0 == 0xB0 and d[1] == 123}
     assert {ch for ch, _ in held} <= cc_off, (held, after)
     assert "improv: stopped" in engine.stdout()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("thread", ["engine", "scheduler", "osc", "supervisor"])
+def test_error_in_a_thread_releases_and_exits(thread, improv, midi_sender, midi_recorder,
+                                              helpers, monkeypatch):
+    """A bug in any of improv's threads (injected: IMPROV_FAULT=<thread>, fired by SIGUSR2)
+    mid-note: every held note released at the receiver, exit status 70, a clear message."""
+    monkeypatch.setenv("IMPROV_FAULT", thread)
+    engine = improv("fault", tempo=120)
+    rec = midi_recorder(engine.out_port)
+    snd = midi_sender(engine.in_port)
+    for pitch in (60, 64, 67):
+        snd.send((0x90, pitch, 100))
+        time.sleep(0.25)
+    helpers.wait_for(lambda: {ch for ch, _ in helpers.sounding(rec.snapshot())} == {1, 2}, 10.0,
+                     "bass and chord notes sounding at the receiver", 0.002)
+    engine.signal(signal.SIGUSR2)
+    t_fault = time.monotonic()
+
+    code = engine.wait(10.0)
+    assert code == 70, engine.logs()
+    time.sleep(0.3)
+    sent = rec.stop()
+    held = helpers.sounding([m for m in sent if m.t_sec < t_fault])
+    assert held, "nothing was sounding when the fault was injected: the test did not test"
+    assert helpers.sounding(sent) == set(), f"notes left hanging after a fault in {thread}"
+    err = engine.stderr()
+    assert "improv: stopped by an internal error: InjectedFault" in err, engine.logs()
+    assert f"in the {thread} thread" in err
+    assert "Traceback" in err  # the traceback is there for the bug report
