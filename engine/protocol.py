@@ -79,7 +79,7 @@ ROUTES: tuple[Route, ...] = (
           "note-off; duration 0: until that note-off)"),
     Route(BEAT, OUT, ("ifff",), "a beat passed: index bpm phase confidence"),
     Route(ONSET, OUT, ("f",), "the player played (an onset heard): strength 0..1"),
-    Route(ERROR, OUT, ("ss",), "a bad message: address reason"),
+    Route(ERROR, OUT, ("ss",), "a bad message (its address) or a fault (jack), and why"),
     Route(STATUS, OUT, ("s(si)*",), "reply: state, then name/value pairs of counters"),
     Route(VERSION, OUT, ("i",), "reply: the protocol version"),
     Route(REASON, OUT, ("s",), "reply: what the accompanist is doing and why, in words"),

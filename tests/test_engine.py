@@ -206,3 +206,28 @@ def test_onsets_and_beats_reach_the_osc_monitor():
     beats = [a for addr, a in osc.sent if addr == protocol.BEAT]
     assert len(onsets) == 12 and all(0.5 < a[0] <= 1.0 for a in onsets)
     assert beats and all(len(a) == 4 and 0.0 <= a[2] <= 1.0 for a in beats)
+
+
+def test_audio_that_never_came_is_heard_as_silence():
+    """A gap in the audio blocks (a full ring, or the JACK server away) is filled with silent
+    blocks, so the listener's frame clock keeps the session's time."""
+    import numpy as np
+
+    from engine.io.ring import BlockRing
+
+    cfg = load(None, {"osc.out": None})
+    bs, sr = cfg.audio.blocksize, cfg.audio.samplerate
+    ring = BlockRing(64, bs)
+    clock = VirtualClock(0.0)
+    engine = Engine(cfg, clock, MemoryOutput(), audio_ring=ring, audio_samplerate=sr)
+    block = np.zeros(bs, np.float32)
+    for k in range(10):
+        ring.push(block, (k + 1) * bs / sr)
+    engine.step(clock.now())
+    ring.frames_in += 30 * bs  # 30 blocks the server never delivered
+    for k in range(40, 50):
+        ring.push(block, (k + 1) * bs / sr)
+    engine.step(clock.now())
+    c = engine.counters
+    assert c.audio_blocks == 20 and c.audio_gap_blocks == 30
+    assert engine.listener.detector.spectrum._n_samples == 50 * bs  # 20 heard + 30 silent

@@ -1,0 +1,132 @@
+"""The JACK server supervisor's state machine, with the real scheduler and stand-in ports
+(the real thing, with a real jackd killed and restarted: tests/integration/
+test_jack_server_restart.py)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from engine import supervisor as sup_mod
+from engine.clock import VirtualClock
+from engine.io.jackclient import JackUnavailable
+from engine.io.midi import MemoryOutput
+from engine.scheduler import Scheduler
+from engine.stats import Counters
+from engine.supervisor import ServerSupervisor
+
+
+class Watch:
+    def __init__(self) -> None:
+        self.lost = False
+        self.reason = ""
+        self.server_up = True
+        self.released = 0
+
+    def release(self) -> None:
+        self.released += 1
+
+    def reopen(self) -> None:
+        if not self.server_up:
+            raise JackUnavailable("no JACK server answers")
+        self.lost = False
+
+
+class Port:
+    """A MIDI port stand-in: orphan() hands back the client, renew() makes a new one."""
+
+    def __init__(self, name: str, fail_renew: bool = False) -> None:
+        self.name = name
+        self.client = object()
+        self.orphaned: list = []
+        self.renewed = 0
+        self.fail_renew = fail_renew
+
+    def orphan(self):
+        old, self.client = self.client, None
+        self.orphaned.append(old)
+        return old
+
+    def renew(self) -> None:
+        if self.fail_renew:
+            raise RuntimeError(f"no MIDI output port matching {self.name!r}")
+        self.client = object()
+        self.renewed += 1
+
+
+@pytest.fixture
+def rig(monkeypatch):
+    monkeypatch.setattr(sup_mod, "ORPHAN_GRACE_SEC", 0.0)
+    dropped = []
+    monkeypatch.setattr(sup_mod, "drop", dropped.append)
+    clock = VirtualClock(0.0)
+    out = MemoryOutput()
+    counters = Counters()
+    sched = Scheduler(clock, out, counters)
+    engine = SimpleNamespace(scheduler=sched, clock=clock, counters=counters, osc_out=None,
+                             server_away=False)
+    watch, midi_out, midi_in = Watch(), Port("synth:in"), Port("improv-in:in")
+    sup = ServerSupervisor(engine, watch, midi_out, [midi_in])
+    return SimpleNamespace(sup=sup, engine=engine, sched=sched, out=out, watch=watch,
+                           midi_out=midi_out, midi_in=midi_in, dropped=dropped, clock=clock)
+
+
+def test_loss_then_return_pays_the_owed_note_offs(rig):
+    s = rig
+    s.sched.note(0.0, 10.0, 1, 40, 90, "bass")
+    s.sched.note(0.0, 10.0, 2, 64, 80, "chords")
+    s.sched.flush_until(0.5)
+    assert s.sched.held.count() == 2
+
+    s.sup.poll()  # nothing happened
+    assert not s.sup.away and s.engine.counters.server_lost == 0
+
+    s.watch.lost, s.watch.server_up = True, False
+    s.sup.poll()
+    assert s.sup.away and s.engine.server_away
+    assert s.engine.counters.server_lost == 1
+    # the clients of the dead server were taken out of use and closed at once
+    assert s.midi_out.client is None and s.midi_in.client is None
+    assert len(s.dropped) == 2 and s.watch.released == 1
+
+    s.sched.flush_until(1.0)
+    n_before = len(s.out.sent)
+    s.sup.poll()  # still no server: nothing changes
+    assert s.sup.away and s.midi_out.renewed == 0
+
+    s.watch.server_up = True
+    s.sup.poll()
+    assert not s.sup.away and not s.engine.server_away
+    assert s.engine.counters.server_back == 1
+    assert s.midi_out.renewed == 1 and s.midi_in.renewed == 1
+    s.sched.flush_until(1.5)
+    paid = [m.data for m in s.out.sent[n_before:]]
+    # a note-off for each note that sounded when the server died ...
+    assert (0x81, 40, 0) in paid and (0x82, 64, 0) in paid
+    # ... and all-notes-off + all-sound-off on all 16 channels
+    assert {d[0] & 0x0F for d in paid if d[0] & 0xF0 == 0xB0 and d[1] == 123} == set(range(16))
+    assert {d[0] & 0x0F for d in paid if d[0] & 0xF0 == 0xB0 and d[1] == 120} == set(range(16))
+    # the later note-offs of those notes are stale: nothing more for them
+    s.sched.flush_until(20.0)
+    assert s.sched.held.count() == 0
+
+
+def test_a_port_that_cannot_reopen_yet_is_reported_and_the_rest_comes_back(rig):
+    s = rig
+    s.midi_out.fail_renew = True
+    s.watch.lost, s.watch.server_up = True, False
+    s.sup.poll()
+    s.watch.server_up = True
+    s.sup.poll()
+    assert s.engine.counters.server_back == 1
+    assert s.midi_in.renewed == 1  # the input is back; the output waits for its peer
+
+
+def test_a_portaudio_input_is_abandoned_not_touched(rig):
+    s = rig
+    abandoned = []
+    s.sup.audio = SimpleNamespace(lost=False, abandon=lambda: abandoned.append(True))
+    s.watch.lost, s.watch.server_up = True, False
+    s.sup.poll()
+    assert abandoned == [True] and s.sup.audio is None
