@@ -54,7 +54,8 @@ def status_lines(engine) -> list[str]:
         f"in  {notes_in}",
         f"out {notes_out or '-'}",
         f"notes {c.notes_sent}  late {c.late_events}  xruns {c.xruns}  bad OSC {c.bad_messages}"
-        f"  MIDI in {c.midi_in}  errors {c.thread_errors + c.model_errors}",
+        f"  MIDI in {c.midi_in}  errors {c.thread_errors + c.model_errors}"
+        f"  JACK lost/back {c.server_lost}/{c.server_back}  MIDI out lost {c.midi_out_lost}",
     ]
 
 
