@@ -84,6 +84,20 @@ def cmd_devices(args: argparse.Namespace) -> int:
                   f"{d['default_samplerate']:g} Hz)")
     except audio.AudioDeviceError as exc:
         print(f"  cannot list audio devices: {exc}")
+    print("Audio (JACK, --audio-in jack or jack:PORT; survives a JACK restart):")
+    from .io.jackclient import JackUnavailable, close_quietly, open_client
+
+    try:
+        probe = open_client("improv-probe")
+    except JackUnavailable as exc:
+        print(f"  {exc}")
+    else:
+        try:
+            ports = probe.get_ports(is_audio=True, is_output=True)
+            print(f"  server at {probe.samplerate} Hz, period {probe.blocksize} frames; "
+                  "sources: " + (", ".join(p.name for p in ports) or "none"))
+        finally:
+            close_quietly(probe)
     for api in ("alsa", "jack"):
         print(f"MIDI via {api}:")
         try:
