@@ -8,14 +8,15 @@ drums/``: kicks, snares, claps, hats, rides, shakers, toms -- single hits, NOT t
 loops of ``samples/beats/`` that the development set uses) sequenced in the patterns of
 popular styles (four-on-the-floor with off-beat open hats, rock, breakbeats with ghost notes,
 electro, swung hip-hop, kick only, hats only, shuffles, 3/4), at 70-180 BPM, steady or under a
-tempo curve, with velocity and timing humanisation, dropped hits, fills and breaks of silence.
+tempo curve, with velocity and timing humanisation, dropped hits, fills and breaks of silence,
+then coloured as a recording or a PA would (filters, saturation, a room-like echo).
 The kit timbres overlap the development loops' (the same package): read any gain on the loops
 with that in mind.
 
 Writes ``models/cache/beats_train/L###_<style>_<curve>.npz`` in the training set's format
 (three input levels of ``LogSpectrum`` bands, beat/downbeat targets).
 
-    python bench/beats_trainloops.py [--n 120] [--jobs 2]
+    python bench/beats_trainloops.py [--n 300] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -93,6 +94,28 @@ def beat_times(rng: random.Random, curve: str, bpm0: float, n_beats: int) -> np.
     return 0.5 + np.concatenate([[0.0], np.cumsum(60.0 / bpm)])
 
 
+def colour(x: np.ndarray, rng: random.Random) -> np.ndarray:
+    """What a recording, a mix or a PA does to a kit: a random low-pass and high-pass (one
+    pole each), some saturation, now and then a room-like feedback delay."""
+    from scipy.signal import lfilter
+
+    lp = math.exp(-2 * math.pi * rng.uniform(2000.0, 16000.0) / SR)
+    x = lfilter([1 - lp], [1, -lp], x).astype(np.float32)
+    if rng.random() < 0.5:
+        hp = math.exp(-2 * math.pi * rng.uniform(40.0, 400.0) / SR)
+        x = lfilter([(1 + hp) / 2, -(1 + hp) / 2], [1, -hp], x).astype(np.float32)
+    if rng.random() < 0.4:
+        drive = rng.uniform(1.5, 6.0)
+        x = (np.tanh(drive * x / max(1e-6, float(np.max(np.abs(x))))) / math.tanh(drive))
+    if rng.random() < 0.3:
+        d = int(rng.uniform(0.02, 0.08) * SR)
+        g = rng.uniform(0.2, 0.5)
+        a = np.zeros(d + 1)
+        a[0], a[d] = 1.0, -g
+        x = lfilter([1.0], a, x)
+    return np.asarray(x, dtype=np.float32)
+
+
 def render(i: int) -> str:
     rng = random.Random(1000 + i)
     style = rng.choice(sorted(STYLES))
@@ -155,6 +178,7 @@ def render(i: int) -> str:
             if hats == "triplet" and q == 0:
                 for k3 in (0, 2):
                     hit("hat", t0 + k3 * (t1 - t0) / 3, rng.uniform(0.5, 0.9))
+    x = colour(x, random.Random(5000 + i))
     x /= max(1.0, float(np.max(np.abs(x))) / 0.9)
     from engine.listen.onset import LogSpectrum
 
@@ -175,7 +199,7 @@ def render(i: int) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=120)
+    ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
     if not DRUMS.is_dir():

@@ -1,15 +1,17 @@
 """Real-time figures under a real JACK server (dummy driver): prints, asserts nothing.
 
 For each run: a private ``jackd -d dummy -p 128``, the live engine in this process (MIDI in
-and out over JACK MIDI, audio in through PortAudio's JACK host API and the listener on it,
+and out over JACK MIDI, audio in through improv's own JACK client (``--audio portaudio``:
+PortAudio's JACK host API) and the listener on it,
 MIDI clock out, the model improviser generating -- or with ``--baseline`` the rule-based
 accompanist), and a player in another process sending a melody into the engine's MIDI
 input. Reported:
 
 - output lateness = time an event left - its scheduled time (p50 / p99 / max, ms), over
   every MIDI event the scheduler sent;
-- xruns while the player plays (steady state): PortAudio's status flags seen by the audio
-  callback, and the xruns the JACK server reported to a monitor client; and, apart, the
+- xruns while the player plays (steady state): those the audio input counted (PortAudio's
+  status flags; with the JACK input, the server's xrun callback, so the same as the next),
+  and the xruns the JACK server reported to a monitor client; and, apart, the
   audio xruns during start-up (clients registering and connecting);
 - MIDI in -> engine delay: the player's send time -> the engine thread reading the message
   (both on CLOCK_MONOTONIC, p50 / p99, ms);
@@ -85,9 +87,9 @@ def rss_kb() -> int:
 
 
 def one_run(k: int, mode: str, seconds: float, bpm: float, model: bool = True,
-            sample_sec: float = 60.0) -> dict:
+            sample_sec: float = 60.0, audio: str = "jack") -> dict:
     client = f"improv-b{k}"
-    device = jack_audio_device()
+    device = "jack" if audio == "jack" else jack_audio_device()
     overrides = {
         "midi.api": "jack", "midi.input": "virtual", "midi.client_name": client,
         "osc.out": None, "osc.port": 0, "tempo.bpm": bpm, "midi.clock_out": True,
@@ -204,12 +206,16 @@ def main() -> None:
     ap.add_argument("--baseline", action="store_true", help="the rule-based accompanist plays")
     ap.add_argument("--modes", default="ours,sleep", help="ours, sleep (the peer) or both")
     ap.add_argument("--no-control", action="store_true", help="skip the no-engine control run")
+    ap.add_argument("--audio", choices=["jack", "portaudio"], default="jack",
+                    help="the audio input: improv's own JACK client (--audio-in jack, the "
+                         "default) or PortAudio's JACK host API")
     ap.add_argument("--sample-sec", type=float, default=60.0,
                     help="soak: RSS and lateness p99 printed every this many seconds")
     args = ap.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     print(f"# bench/realtime.py: jackd -d dummy -r 48000 -p {args.period}, {args.runs} runs x "
-          f"{args.seconds:g} s per mode, {args.bpm:g} BPM, {os.cpu_count()} cores")
+          f"{args.seconds:g} s per mode, {args.bpm:g} BPM, audio in via {args.audio}, "
+          f"{os.cpu_count()} cores")
     results: dict[str, list[dict]] = {m: [] for m in modes}
     control_xruns = []
     with JackServer(period=args.period):
@@ -217,7 +223,7 @@ def main() -> None:
         for _ in range(args.runs):
             for mode in modes:  # interleaved: both see the same machine load
                 r = one_run(k, mode, args.seconds, args.bpm, model=not args.baseline,
-                            sample_sec=args.sample_sec)
+                            sample_sec=args.sample_sec, audio=args.audio)
                 k += 1
                 results[mode].append(r)
                 print(show(r), flush=True)

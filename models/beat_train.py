@@ -5,6 +5,7 @@ downbeat probabilities, then export it as JSON weights for the torch-free runtim
     python bench/beats_trainset.py                 # render the training set (not the dev set)
     python -m models.beat_train --minutes 20       # train, checkpoint, export
     python -m models.beat_train --resume --minutes 10
+    python -m models.beat_train --from-json models/improv_beat.json --lr 5e-4 --cosine --minutes 20
 
 Input per frame: the ``LogSpectrum`` bands and their positive difference from the previous
 frame, standardised with the training set's mean and std. Network: dense (tanh) -> 2 GRU
@@ -136,6 +137,22 @@ def export(model, n_bands: int, hidden: int, meta: dict, path: Path = OUT) -> No
     path.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
 
 
+def load_json_weights(model: BeatNet, path: Path) -> dict:
+    """Start from exported weights (the inverse of :func:`export`); returns their metadata."""
+    doc = json.loads(Path(path).read_text())
+    if doc.get("format") != FORMAT:
+        sys.exit(f"{path}: not an {FORMAT} file")
+    sd = {"mean": doc["mean"], "std": doc["std"], "inp.weight": doc["inp_w"],
+          "inp.bias": doc["inp_b"], "out.weight": doc["out_w"], "out.bias": doc["out_b"]}
+    for i, layer in enumerate(doc["gru"]):
+        sd[f"gru.weight_ih_l{i}"] = layer["w_ih"]
+        sd[f"gru.weight_hh_l{i}"] = layer["w_hh"]
+        sd[f"gru.bias_ih_l{i}"] = layer["b_ih"]
+        sd[f"gru.bias_hh_l{i}"] = layer["b_hh"]
+    model.load_state_dict({k: torch.tensor(v, dtype=torch.float32) for k, v in sd.items()})
+    return doc.get("training", {})
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=20.0)
@@ -146,6 +163,10 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--from-json", type=Path, default=None,
+                    help="fine-tune: start from these exported weights (fresh optimiser)")
+    ap.add_argument("--cosine", action="store_true",
+                    help="decay the learning rate to 0 over the time budget (cosine)")
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -166,12 +187,20 @@ def main(argv=None) -> int:
         opt.load_state_dict(ck["opt"])
         step, spent = int(ck["step"]), float(ck["spent_sec"])
         history = json.loads(ck["history"])
+    base = None
+    if args.from_json is not None:
+        base = load_json_weights(model, args.from_json)
+        print(f"fine-tuning from {args.from_json} (step {base.get('step')})")
     print(f"{len(train)} training / {len(val)} validation clips, {n_bands} bands, "
           f"{sum(p.numel() for p in model.parameters())} parameters; resuming at step {step}")
     budget = args.minutes * 60
     t0 = time.monotonic()
     best = min((h["val_loss"] for h in history), default=math.inf)
     while time.monotonic() - t0 < budget:
+        if args.cosine:
+            frac = min(1.0, (time.monotonic() - t0) / budget)
+            for group in opt.param_groups:
+                group["lr"] = args.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
         x, y = batch(train, rng, args.batch, args.length)
         logits = model(x)
         w = 1.0 + 4.0 * y  # beats are rare: weigh them up
@@ -195,6 +224,7 @@ def main(argv=None) -> int:
                 export(model, n_bands, args.hidden, {
                     "step": step, "val_loss": v["val_loss"], "val_peak_f": v["val_peak_f"],
                     "train_clips": len(train), "val_clips": len(val),
+                    "fine_tuned_from": base,
                     "data": "bench/beats_trainset.py (music21 pieces not in the dev set) + "
                             "bench/beats_trainloops.py (loops from lmms one-shots)"})
     print(f"done at step {step}; best validation loss {best:.4f}; exported {OUT}")
