@@ -286,6 +286,12 @@ def test_live_beats_through_jack_match_the_offline_tracker(sd, helpers):
     live = np.array(live_beats)
     assert len(offline) >= 15 and abs(len(live) - len(offline)) <= 1
     n = min(len(live), len(offline))
-    # the same beats up to the unknown moment the player started: compare spacing
-    assert np.allclose(np.diff(live[-n:]), np.diff(offline[-n:]), atol=0.012)
+    # the same beats up to the unknown moment the player started: compare spacing. Beats are
+    # committed on the listener's 20 ms frame grid, whose phase against the clicks differs
+    # live (the player starts at an arbitrary sample) from offline (sample 0): one frame apart
+    # at most
+    c = session.engine.counters
+    assert np.allclose(np.diff(live[-n:]), np.diff(offline[-n:]), atol=0.021), (
+        f"blocks {c.audio_blocks}, gap blocks {c.audio_gap_blocks}, ring overflow "
+        f"{c.audio_overflow}, xruns {c.xruns}")
     assert abs(np.median(np.diff(live)) - 0.5) < 0.01
