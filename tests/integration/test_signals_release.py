@@ -10,6 +10,16 @@ import pytest
 from engine.offline import note_pairs
 
 
+def hold_until_accompanied(snd, rec, helpers) -> None:
+    """The player holds C, E, G (no note-offs); return as soon as the recorder hears bass and
+    chord notes sounding."""
+    for pitch in (60, 64, 67):
+        snd.send((0x90, pitch, 100))
+        time.sleep(0.25)
+    helpers.wait_for(lambda: {ch for ch, _ in helpers.sounding(rec.snapshot())} == {1, 2}, 10.0,
+                     "bass and chord notes sounding at the receiver", 0.002)
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_note_exits_cleanly_and_releases(signum, improv, midi_sender, midi_recorder,
@@ -18,13 +28,7 @@ def test_signal_mid_note_exits_cleanly_and_releases(signum, improv, midi_sender,
     rec = midi_recorder(engine.out_port)
     snd = midi_sender(engine.in_port)
 
-    # the player holds C, E, G (no note-offs): bass and chords come in on the next beats
-    for pitch in (60, 64, 67):
-        snd.send((0x90, pitch, 100))
-        time.sleep(0.25)
-    # wait until the recorder hears bass and chord notes sounding, then signal at once
-    helpers.wait_for(lambda: {ch for ch, _ in helpers.sounding(rec.snapshot())} == {1, 2}, 10.0,
-                     "bass and chord notes sounding at the receiver", 0.002)
+    hold_until_accompanied(snd, rec, helpers)  # then signal at once
     engine.signal(signum)
     t_signal = time.monotonic()
 
@@ -54,11 +58,7 @@ def test_error_in_a_thread_releases_and_exits(thread, improv, midi_sender, midi_
     engine = improv("fault", tempo=120)
     rec = midi_recorder(engine.out_port)
     snd = midi_sender(engine.in_port)
-    for pitch in (60, 64, 67):
-        snd.send((0x90, pitch, 100))
-        time.sleep(0.25)
-    helpers.wait_for(lambda: {ch for ch, _ in helpers.sounding(rec.snapshot())} == {1, 2}, 10.0,
-                     "bass and chord notes sounding at the receiver", 0.002)
+    hold_until_accompanied(snd, rec, helpers)
     engine.signal(signal.SIGUSR2)
     t_fault = time.monotonic()
 
