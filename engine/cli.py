@@ -409,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .io.audio import AudioDeviceError
     from .io.files import InputFileError
+    from .io.jackclient import JackUnavailable
     from .io.midi import MidiPortError
     from .play.runtime import ModelFileError
 
@@ -419,8 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (ConfigError, MidiPortError, AudioDeviceError, InputFileError, CliError,
-            ModelFileError) as exc:
+    except (ConfigError, MidiPortError, AudioDeviceError, JackUnavailable, InputFileError,
+            CliError, ModelFileError) as exc:
         print(f"improv: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

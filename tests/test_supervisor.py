@@ -130,3 +130,14 @@ def test_a_portaudio_input_is_abandoned_not_touched(rig):
     s.watch.lost, s.watch.server_up = True, False
     s.sup.poll()
     assert abandoned == [True] and s.sup.audio is None
+
+
+def test_the_jack_input_without_a_server_is_a_one_line_error(monkeypatch):
+    """No JACK server (or no libjack): JackUnavailable, which improv prints as one line."""
+    from engine.clock import LiveClock
+    from engine.io.jackclient import JackAudioInput
+
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "improv-test-no-such-server")
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    with pytest.raises(JackUnavailable, match="JACK"):
+        JackAudioInput("improv-audio", None, 48000, 128, 0, LiveClock())
