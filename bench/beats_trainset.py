@@ -10,7 +10,7 @@ frames are computed by the engine's own ``LogSpectrum`` at three input levels (0
 -30 dB) and stored with per-frame beat/downbeat targets in ``models/cache/beats_train/``
 (not committed; ``--jobs 2`` takes about 5 minutes here).
 
-    python bench/beats_trainset.py [--n 240] [--jobs 2]
+    python bench/beats_trainset.py [--n 420] [--jobs 2] [--more]   # what is in the cache
 """
 
 from __future__ import annotations
@@ -33,12 +33,18 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "models" / "cache" / "beats_train"
 FPS = 50
 GAINS_DB = (0.0, -15.0, -30.0)
-DEV_OPUS = {"opus74no1", "opus18no1", "k155", "k156", "k80", "k458", "schumann_clara",
+DEV_OPUS = {"opus74", "opus18", "k155", "k156", "k80", "k458", "schumann_clara",
             "joplin", "cpebach", "opus3no1"}
 
 
-def candidates() -> list[str]:
-    """music21 corpus pieces with quarter-note beats, none of them in the development set."""
+MORE = ("/monteverdi/", "/chopin/", "/schubert/", "/handel/", "/weber/", "/verdi/", "/beach/",
+        "/beethoven/", "/haydn/", "/mozart/", "/oneills1850/", "/airdsAirs/")
+
+
+def candidates(more: bool = False) -> list[str]:
+    """music21 corpus pieces with quarter-note beats, none of them in the development set;
+    ``more`` adds madrigals, the corpus's few piano and orchestral pieces, the other quartets
+    and two more tune books."""
     from music21 import corpus
 
     dev = {c.source for c in ds.SCORES}
@@ -51,7 +57,8 @@ def candidates() -> list[str]:
             continue
         if "/bach/bwv" in str(p) or "/beethoven/opus59" in str(p) or "/haydn/opus1no1" in str(p) \
                 or "/mozart/k" in str(p) or "ryansMammoth" in str(p) \
-                or "/beethoven/opus132" in str(p) or "/schumann_robert/" in str(p):
+                or "/beethoven/opus132" in str(p) or "/schumann_robert/" in str(p) \
+                or (more and any(m in str(p) for m in MORE)):
             out.append(stem)
     return sorted(set(out))
 
@@ -172,8 +179,10 @@ def build(job) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=240)
+    ap.add_argument("--n", type=int, default=420)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--more", action="store_true",
+                    help="then the pieces of candidates(more=True) not chosen yet (numbered on)")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     pool = candidates()
@@ -187,6 +196,10 @@ def main(argv=None) -> int:
     rng.shuffle(tunes)
     n_tunes = int(args.n * 0.4)  # many are jigs in 6/8, which the recipe skips
     chosen = other + tunes[:n_tunes] + bach[:max(0, args.n - n_tunes - len(other))]
+    if args.more:  # appended, so the first clips keep their numbers (and cached files)
+        extra = sorted(set(candidates(more=True)) - set(pool))
+        assert not dev & set(extra), "training pieces overlap the development set"
+        chosen += extra
     print(f"{len(pool)} candidate pieces ({len(bach)} Bach, {len(tunes)} fiddle tunes, "
           f"{len(other)} other); building {len(chosen)}")
     with Pool(args.jobs) as p:
