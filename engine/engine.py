@@ -655,7 +655,10 @@ class Engine:
         the note-offs of what was sounding; when the peer is back, reconnect (the scheduler
         then pays those note-offs). Engine thread, a few times a second."""
         if self.server_away:
-            return  # the supervisor has the whole server in hand
+            # the supervisor has the whole server in hand (and pays the owed note-offs when
+            # it is back); a named peer still missing after that is counted from then on
+            self._out_lost = False
+            return
         alive = self.midi_out.peer_alive()
         if not alive and not self._out_lost:
             self.counters.midi_out_lost += 1

@@ -111,7 +111,8 @@ class LiveSession:
             log.warning("no JACK server watch (%s): a JACK restart will not be followed", exc)
             return None
         self._closers.append(watch.close)
-        sup = ServerSupervisor(self.engine, watch, self.midi_out, inputs, self.audio)
+        jack_midi = [p for p in (self.midi_out, *inputs) if p.api == "jack"]
+        sup = ServerSupervisor(self.engine, watch, jack_midi, self.audio)
         self._closers.append(sup.close)  # closed first of the two: it stops using the watch
         return sup
 

@@ -38,12 +38,15 @@ ORPHAN_GRACE_SEC = 0.05  # after the stand-ins are in: any call into an old clie
 
 
 class ServerSupervisor:
-    def __init__(self, engine: Any, watch: Any, midi_out: Any, midi_inputs: list,
-                 audio: Any = None, interval_sec: float = 0.25) -> None:
+    """``midi_ports``: the MIDI ports that go through JACK (the output first if it does; ALSA
+    ports live on without JACK and are not touched); ``audio``: the audio input, if any."""
+
+    def __init__(self, engine: Any, watch: Any, midi_ports: list, audio: Any = None,
+                 interval_sec: float = 0.25) -> None:
         self.engine = engine
         self.watch = watch
-        self.midi_out = midi_out
-        self.midi_inputs = list(midi_inputs)
+        self.midi_ports = list(midi_ports)
+        self.output_on_jack = engine.midi_out in self.midi_ports
         self.audio = audio
         self.interval_sec = interval_sec
         self.away = False
@@ -71,13 +74,14 @@ class ServerSupervisor:
         self.t_lost_sec = time.monotonic()
         e.server_away = True
         e.counters.server_lost += 1
-        e.scheduler.command(CMD_OUTPUT_LOST)
+        if self.output_on_jack:
+            e.scheduler.command(CMD_OUTPUT_LOST)
         self._release_orphans()
         why = getattr(self.watch, "reason", "") or "shut down"
         log.error("the JACK server went away (%s): improv keeps its state and waits for it",
                   why)
         self._report("jack server lost: waiting for it (state kept)")
-        if self.audio is not None and not hasattr(self.audio, "reopen"):
+        if self.audio is not None and self.audio.backend == "portaudio":
             self.audio.abandon()
             log.error("the PortAudio audio input cannot be reopened in this process "
                       "(PortAudio's JACK host API does not survive the server): audio input "
@@ -89,13 +93,12 @@ class ServerSupervisor:
         crashes closing them once a new one is up). The MIDI ports first get a stand-in,
         so the engine and scheduler threads stop touching the old clients; after a pause
         far longer than any one call into them, the old clients are closed."""
-        orphans = [port.orphan() for port in (self.midi_out, *self.midi_inputs)
-                   if hasattr(port, "orphan")]
+        orphans = [port.orphan() for port in self.midi_ports]
         time.sleep(ORPHAN_GRACE_SEC)
         for client in orphans:
             drop(client)
         self.watch.release()
-        if self.audio is not None and hasattr(self.audio, "release"):
+        if self.audio is not None and self.audio.backend == "jack":
             self.audio.release()
 
     def _try_back(self) -> None:
@@ -105,7 +108,7 @@ class ServerSupervisor:
             return  # not yet
         e = self.engine
         problems = []
-        for port in (self.midi_out, *self.midi_inputs):
+        for port in self.midi_ports:
             try:
                 port.renew()
                 log.info("MIDI port reopened: %s", port.name)
@@ -116,7 +119,8 @@ class ServerSupervisor:
                 self.audio.reopen()
             except JackUnavailable as exc:
                 problems.append(f"audio input: {exc}")
-        e.scheduler.command(CMD_OUTPUT_BACK)
+        if self.output_on_jack:
+            e.scheduler.command(CMD_OUTPUT_BACK)
         e.counters.server_back += 1
         e.server_away = False
         self.away = False

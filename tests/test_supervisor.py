@@ -64,10 +64,10 @@ def rig(monkeypatch):
     out = MemoryOutput()
     counters = Counters()
     sched = Scheduler(clock, out, counters)
-    engine = SimpleNamespace(scheduler=sched, clock=clock, counters=counters, osc_out=None,
-                             server_away=False)
     watch, midi_out, midi_in = Watch(), Port("synth:in"), Port("improv-in:in")
-    sup = ServerSupervisor(engine, watch, midi_out, [midi_in])
+    engine = SimpleNamespace(scheduler=sched, clock=clock, counters=counters, osc_out=None,
+                             server_away=False, midi_out=midi_out)
+    sup = ServerSupervisor(engine, watch, [midi_out, midi_in])
     return SimpleNamespace(sup=sup, engine=engine, sched=sched, out=out, watch=watch,
                            midi_out=midi_out, midi_in=midi_in, dropped=dropped, clock=clock)
 
@@ -126,7 +126,8 @@ def test_a_port_that_cannot_reopen_yet_is_reported_and_the_rest_comes_back(rig):
 def test_a_portaudio_input_is_abandoned_not_touched(rig):
     s = rig
     abandoned = []
-    s.sup.audio = SimpleNamespace(lost=False, abandon=lambda: abandoned.append(True))
+    s.sup.audio = SimpleNamespace(lost=False, backend="portaudio",
+                                  abandon=lambda: abandoned.append(True))
     s.watch.lost, s.watch.server_up = True, False
     s.sup.poll()
     assert abandoned == [True] and s.sup.audio is None
@@ -141,3 +142,19 @@ def test_the_jack_input_without_a_server_is_a_one_line_error(monkeypatch):
     monkeypatch.setenv("JACK_NO_START_SERVER", "1")
     with pytest.raises(JackUnavailable, match="JACK"):
         JackAudioInput("improv-audio", None, 48000, 128, 0, LiveClock())
+
+
+def test_an_output_not_on_jack_is_left_alone(rig):
+    """ALSA MIDI out, JACK audio in: JACK dying does not touch the output or its notes."""
+    s = rig
+    s.sup = ServerSupervisor(s.engine, s.watch, [s.midi_in])
+    s.sched.note(0.0, 10.0, 1, 40, 90, "bass")
+    s.sched.flush_until(0.5)
+    s.watch.lost, s.watch.server_up = True, False
+    s.sup.poll()
+    s.watch.server_up = True
+    s.sup.poll()
+    s.sched.flush_until(1.0)
+    assert s.engine.counters.server_back == 1 and s.midi_in.renewed == 1
+    assert s.midi_out.client is not None and s.midi_out.renewed == 0
+    assert s.sched.held.count() == 1  # still sounding: nothing was cut

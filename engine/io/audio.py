@@ -49,6 +49,7 @@ class AudioInput:
         self.samplerate = samplerate
         self.blocksize = blocksize
         self.xruns = 0
+        self._abandoned = False  # the server died under the stream: never touch it again
         self._now = clock.now
         try:
             dev = int(device) if isinstance(device, str) and device.isdigit() else device
@@ -81,7 +82,7 @@ class AudioInput:
             atexit.unregister(handler)
 
     def close(self) -> None:
-        if getattr(self, "_abandoned", False):
+        if self._abandoned:
             return
         self._stream.stop()
         self._stream.close()
