@@ -28,7 +28,7 @@ from typing import Any
 
 from . import protocol
 from .faults import FAULTS
-from .io.jackclient import JackUnavailable
+from .io.jackclient import JackUnavailable, forget_dead_server
 from .io.midi import drop
 from .scheduler import CMD_OUTPUT_BACK, CMD_OUTPUT_LOST, OSC_EV
 
@@ -98,8 +98,11 @@ class ServerSupervisor:
         for client in orphans:
             drop(client)
         self.watch.release()
+        names = [port.client_name for port in self.midi_ports] + [self.watch.client_name]
         if self.audio is not None and self.audio.backend == "jack":
             self.audio.release()
+            names.append(self.audio.client_name)
+        forget_dead_server(names)
 
     def _try_back(self) -> None:
         try:

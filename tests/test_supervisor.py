@@ -19,6 +19,7 @@ from engine.supervisor import ServerSupervisor
 
 class Watch:
     def __init__(self) -> None:
+        self.client_name = "improv-watch"
         self.lost = False
         self.reason = ""
         self.server_up = True
@@ -38,6 +39,7 @@ class Port:
 
     def __init__(self, name: str, fail_renew: bool = False) -> None:
         self.name = name
+        self.client_name = name.split(":")[0]
         self.client = object()
         self.orphaned: list = []
         self.renewed = 0
@@ -60,6 +62,8 @@ def rig(monkeypatch):
     monkeypatch.setattr(sup_mod, "ORPHAN_GRACE_SEC", 0.0)
     dropped = []
     monkeypatch.setattr(sup_mod, "drop", dropped.append)
+    forgotten = []
+    monkeypatch.setattr(sup_mod, "forget_dead_server", forgotten.extend)
     clock = VirtualClock(0.0)
     out = MemoryOutput()
     counters = Counters()
@@ -69,7 +73,8 @@ def rig(monkeypatch):
                              server_away=False, midi_out=midi_out)
     sup = ServerSupervisor(engine, watch, [midi_out, midi_in])
     return SimpleNamespace(sup=sup, engine=engine, sched=sched, out=out, watch=watch,
-                           midi_out=midi_out, midi_in=midi_in, dropped=dropped, clock=clock)
+                           midi_out=midi_out, midi_in=midi_in, dropped=dropped, clock=clock,
+                           forgotten=forgotten)
 
 
 def test_loss_then_return_pays_the_owed_note_offs(rig):
@@ -89,6 +94,8 @@ def test_loss_then_return_pays_the_owed_note_offs(rig):
     # the clients of the dead server were taken out of use and closed at once
     assert s.midi_out.client is None and s.midi_in.client is None
     assert len(s.dropped) == 2 and s.watch.released == 1
+    # ... and their wake-up files forgotten, so the next server makes fresh ones
+    assert s.forgotten == ["synth", "improv-in", "improv-watch"]
 
     s.sched.flush_until(1.0)
     n_before = len(s.out.sent)
@@ -158,3 +165,23 @@ def test_an_output_not_on_jack_is_left_alone(rig):
     assert s.engine.counters.server_back == 1 and s.midi_in.renewed == 1
     assert s.midi_out.client is not None and s.midi_out.renewed == 0
     assert s.sched.held.count() == 1  # still sounding: nothing was cut
+
+
+def test_forget_dead_server_removes_only_its_clients_files(monkeypatch):
+    import os
+    from pathlib import Path
+
+    from engine.io.jackclient import forget_dead_server
+
+    server = f"improv-test-dead-{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", server)
+    mine = Path(f"/dev/shm/jack_sem.0_{server}_improv-in")
+    other = Path(f"/dev/shm/jack_sem.0_{server}_someone-else")
+    try:
+        mine.write_bytes(b"")
+        other.write_bytes(b"")
+        assert forget_dead_server(["improv-in"]) == 1
+        assert not mine.exists() and other.exists()
+    finally:
+        for p in (mine, other):
+            p.unlink(missing_ok=True)

@@ -67,6 +67,26 @@ def close_quietly(client) -> None:
         client.close(ignore_errors=True)
 
 
+def forget_dead_server(client_names: list[str]) -> int:
+    """Remove the per-client wake-up files (``/dev/shm/jack_sem.<uid>_<server>_<client>``,
+    jack2's futexes on Linux) that a killed server left behind for these clients. Otherwise
+    the new server reuses them, a thread of the old, orphaned client still waits on the same
+    futex, and it takes the new client's wake-ups: the new client never finishes a cycle (seen
+    here: thousands of "client not finished" xruns). Call once the server is dead, before a
+    new one starts. Returns how many files it removed. Supervisor thread."""
+    import glob
+    import os
+
+    server = os.environ.get("JACK_DEFAULT_SERVER") or "default"
+    removed = 0
+    for name in client_names:
+        for path in glob.glob(f"/dev/shm/jack_sem.*_{glob.escape(server)}_{glob.escape(name)}"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+                removed += 1
+    return removed
+
+
 class JackWatch:
     """Notices the JACK server leaving (``lost``) and tries to reach a new one (``reopen``)."""
 
