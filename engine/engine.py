@@ -652,25 +652,30 @@ class Engine:
 
     def _check_output(self) -> None:
         """A named output whose peer vanished: count and log it once, and owe the receiver
-        the note-offs of what was sounding; when the peer is back, reconnect (the scheduler
-        then pays those note-offs). Engine thread, a few times a second."""
+        the note-offs of what was sounding; when the peer is there again but our port is not
+        open to it (it came back, or the JACK server came back before it did), reconnect (the
+        scheduler then pays those note-offs). Engine thread, a few times a second."""
         if self.server_away:
             # the supervisor has the whole server in hand (and pays the owed note-offs when
             # it is back); a named peer still missing after that is counted from then on
             self._out_lost = False
             return
         alive = self.midi_out.peer_alive()
-        if not alive and not self._out_lost:
-            self.counters.midi_out_lost += 1
-            self.scheduler.command(CMD_OUTPUT_LOST)
-            log.error("MIDI output peer %r vanished; still running, reconnecting when it is "
-                      "back (or send %s).", getattr(self.midi_out, "name", "?"),
-                      protocol.RECONNECT)
-        elif alive and self._out_lost:
-            log.warning("MIDI output peer %r is back: reconnecting",
-                        getattr(self.midi_out, "name", "?"))
+        connected = getattr(self.midi_out, "connected", True)
+        name = getattr(self.midi_out, "name", "?")
+        if not alive:
+            if not self._out_lost:
+                self.counters.midi_out_lost += 1
+                self.scheduler.command(CMD_OUTPUT_LOST)
+                log.error("MIDI output peer %r vanished; still running, reconnecting when it "
+                          "is back (or send %s).", name, protocol.RECONNECT)
+            self._out_lost = True
+        elif self._out_lost or not connected:
+            # (not connected: a reconnect already asked for may still be on its way; asking
+            # again is harmless -- reopen closes and opens the port)
+            log.warning("MIDI output peer %r is there: connecting", name)
             self.scheduler.command(CMD_RECONNECT)
-        self._out_lost = not alive
+            self._out_lost = False
 
     def close(self) -> None:
         """Release every held note and stop the scheduler thread (if any)."""

@@ -111,10 +111,12 @@ class ServerSupervisor:
             return  # not yet
         e = self.engine
         problems = []
+        output_back = False
         for port in self.midi_ports:
             try:
                 port.renew()
                 log.info("MIDI port reopened: %s", port.name)
+                output_back = output_back or port is e.midi_out
             except Exception as exc:  # a named peer not back yet: reconnected when it is
                 problems.append(str(exc))
         if self.audio is not None:
@@ -122,8 +124,10 @@ class ServerSupervisor:
                 self.audio.reopen()
             except JackUnavailable as exc:
                 problems.append(f"audio input: {exc}")
-        if self.output_on_jack:
+        if output_back:
             e.scheduler.command(CMD_OUTPUT_BACK)
+        # else the owed note-offs wait for the peer: the engine reconnects the output when
+        # the peer appears, and the scheduler pays them then (CMD_RECONNECT)
         e.counters.server_back += 1
         e.server_away = False
         self.away = False

@@ -231,3 +231,55 @@ def test_audio_that_never_came_is_heard_as_silence():
     c = engine.counters
     assert c.audio_blocks == 20 and c.audio_gap_blocks == 30
     assert engine.listener.detector.spectrum._n_samples == 50 * bs  # 20 heard + 30 silent
+
+
+class PeerOutput(MemoryOutput):
+    """A named MIDI output whose peer can vanish and whose port can be closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.present = True
+        self.connected = True
+        self.reopened = 0
+
+    def peer_alive(self) -> bool:
+        return self.present
+
+    def reopen(self) -> None:
+        if not self.present:
+            raise RuntimeError("no MIDI output port matching 'synth:in'")
+        self.connected = True
+        self.reopened += 1
+
+
+def test_the_output_reconnects_when_its_peer_is_there_but_the_port_is_not_open():
+    """The JACK server came back before the synth did (the supervisor's renew could not open
+    the port), and the synth appeared before the engine's next look: it is still connected
+    (a clean-clone CI run once waited 10 s for that connection in vain)."""
+    out = PeerOutput()
+    cfg = load(overrides={"tempo.bpm": 120.0, "improviser.enabled": False})
+    engine = Engine(cfg, VirtualClock(0.0), out, midi_inputs=[MemoryInput()])
+    out.connected = False  # the renewed client, its port not open: the peer was missing
+    engine._check_output()
+    engine.scheduler.flush_until(0.1)
+    assert out.connected and out.reopened == 1
+    assert engine.counters.midi_out_lost == 0  # the peer never went missing from our view
+    engine._check_output()
+    engine.scheduler.flush_until(0.2)
+    assert out.reopened == 1  # connected: nothing more to do
+
+    # the peer vanishes (counted once), then comes back: reconnected, owed note-offs paid
+    engine.scheduler.note(0.2, 10.0, 1, 40, 90, "bass")
+    engine.scheduler.flush_until(0.3)
+    out.present = False
+    engine._check_output()
+    engine._check_output()
+    engine.scheduler.flush_until(0.4)
+    assert engine.counters.midi_out_lost == 1 and out.reopened == 1
+    n_sent = len(out.sent)
+    out.present = True
+    engine._check_output()
+    engine.scheduler.flush_until(0.5)
+    assert out.reopened == 2
+    assert (0x81, 40, 0) in [m.data for m in out.sent[n_sent:]]
+    engine.close()

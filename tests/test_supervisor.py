@@ -12,7 +12,7 @@ from engine import supervisor as sup_mod
 from engine.clock import VirtualClock
 from engine.io.jackclient import JackUnavailable
 from engine.io.midi import MemoryOutput
-from engine.scheduler import Scheduler
+from engine.scheduler import CMD_RECONNECT, Scheduler
 from engine.stats import Counters
 from engine.supervisor import ServerSupervisor
 
@@ -121,6 +121,8 @@ def test_loss_then_return_pays_the_owed_note_offs(rig):
 
 def test_a_port_that_cannot_reopen_yet_is_reported_and_the_rest_comes_back(rig):
     s = rig
+    s.sched.note(0.0, 10.0, 1, 40, 90, "bass")
+    s.sched.flush_until(0.5)
     s.midi_out.fail_renew = True
     s.watch.lost, s.watch.server_up = True, False
     s.sup.poll()
@@ -128,6 +130,14 @@ def test_a_port_that_cannot_reopen_yet_is_reported_and_the_rest_comes_back(rig):
     s.sup.poll()
     assert s.engine.counters.server_back == 1
     assert s.midi_in.renewed == 1  # the input is back; the output waits for its peer
+    # the owed note-off is not spent on a port that is not open: it waits for the peer
+    n_sent = len(s.out.sent)
+    s.sched.flush_until(1.0)
+    assert (0x81, 40, 0) not in [m.data for m in s.out.sent[n_sent:]]
+    # the peer appears; the engine asks for a reconnect (tests/test_engine.py): paid then
+    s.sched.command(CMD_RECONNECT)
+    s.sched.flush_until(1.5)
+    assert (0x81, 40, 0) in [m.data for m in s.out.sent[n_sent:]]
 
 
 def test_a_portaudio_input_is_abandoned_not_touched(rig):

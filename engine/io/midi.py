@@ -198,7 +198,9 @@ class RtMidiOutput:
     """MIDI output: a virtual port others connect to, or our port connected to a named one.
 
     ``send`` never raises: failures are counted in ``errors`` (the scheduler reports them).
-    ``peer_alive()`` says whether a named target port still exists; ``reopen()`` reconnects.
+    ``peer_alive()`` says whether a named target port exists; ``connected`` whether our port
+    is open to it now (False after a server came back before the peer did); ``reopen()``
+    reconnects.
     """
 
     def __init__(self, api: str, port: str = "virtual", client_name: str = "improv") -> None:
@@ -206,11 +208,13 @@ class RtMidiOutput:
         self.wanted = port
         self.client_name = client_name
         self.errors = 0
+        self.connected = False
         self._mo = _open("out", self.api, client_name)
         self.name = ""
         self._open_port()
 
     def _open_port(self) -> None:
+        self.connected = False
         if self.wanted == "virtual":
             self._mo.open_virtual_port("out")
             self.name = f"{self.client_name}:out"
@@ -219,6 +223,7 @@ class RtMidiOutput:
             idx = _find_port(ports, self.wanted, "output", self.api)
             self._mo.open_port(idx, "out")
             self.name = ports[idx]
+        self.connected = True
 
     def send(self, data: tuple[int, ...], t_sec: float) -> None:
         """Send now (``t_sec`` is informational). Scheduler thread."""
@@ -245,6 +250,7 @@ class RtMidiOutput:
         """The server died: stop using the client; return it (the caller drops it, before a
         new server runs). Supervisor thread."""
         old, self._mo = self._mo, ORPHAN
+        self.connected = False
         return old
 
     def renew(self) -> None:
@@ -285,6 +291,8 @@ class MemoryOutput:
 
     def send(self, data: tuple[int, ...], t_sec: float) -> None:
         self.sent.append(SentMidi(t_sec, tuple(data)))
+
+    connected = True
 
     def peer_alive(self) -> bool:
         return True

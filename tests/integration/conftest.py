@@ -217,6 +217,9 @@ def private_jack(jack_server, monkeypatch, tmp_path):
     yield server
     if server.proc is not None:  # a clean stop frees its slot in libjack's server table
         _stop_process(server.proc)
+    # the wake-up files a killed server's clients left behind (jack2 never removes them)
+    for path in Path("/dev/shm").glob(f"jack_sem.*_{server.name}_*"):
+        path.unlink(missing_ok=True)
 
 
 # -- OSC ----------------------------------------------------------------------------------
