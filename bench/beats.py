@@ -323,7 +323,7 @@ def run(tracker: Tracker, clips: list[dict], data: Path) -> list[dict]:
         row["n_est"] = len(est)
         row.update(score(ref, est))
         positions = getattr(tracker, "positions", None)
-        if tracker.name == "improv-learned" and positions is not None \
+        if tracker.name in ("improv", "improv-learned") and positions is not None \
                 and len(positions) == len(est):
             row.update(score_bars(data / clip["beats"], est, positions, clip.get("meter")))
         rows.append(row)

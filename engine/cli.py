@@ -281,12 +281,12 @@ def cmd_beats(args: argparse.Namespace) -> int:
 
     path = Path(args.input)
     suffix = path.suffix.lower()
-    if suffix == ".wav" and args.learned and not args.onsets:
+    if suffix == ".wav" and (args.learned or args.bars) and not args.onsets:
         from .listen.activation import DEFAULT_MODEL
 
         samples, sr = read_wav(path)
-        times, positions = beats_of_audio(samples, sr, beat_model=DEFAULT_MODEL,
-                                          with_positions=True)
+        times, positions = beats_of_audio(samples, sr, with_positions=True,
+                                          beat_model=DEFAULT_MODEL if args.learned else None)
         print("\n".join(f"{t:.3f}\t{p}" for t, p in zip(times, positions)))
         return 0
     if suffix == ".wav":
@@ -372,9 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("beats", help="print the beats the causal tracker commits, one a line")
     p.add_argument("input", metavar="INPUT.wav|INPUT.mid")
     p.add_argument("--onsets", action="store_true", help="print the onsets instead")
+    p.add_argument("--bars", action="store_true",
+                   help="audio: print each beat's position in the bar too (1 = downbeat, "
+                        "0 = not known yet), from the audio's accents")
     p.add_argument("--learned", action="store_true",
                    help="audio: track on the learned activation (experimental); prints each "
-                        "beat's position in the bar too (1 = downbeat, 0 = not known yet)")
+                        "beat's position in the bar too, from its downbeat output")
     p.set_defaults(func=cmd_beats)
 
     p = sub.add_parser("harmonize", help="add alto, tenor and bass to a melody, online")

@@ -146,6 +146,54 @@ def test_meter_tracker_finds_three_and_four():
         assert m.meter == meter and m.position == (23 - 1) % meter + 1
 
 
+def test_meter_tracker_with_evidence_one_beat_late():
+    """The flux path's evidence of a beat is complete one beat later (beat_after)."""
+    for meter in (3, 4):
+        m = MeterTracker()
+        positions = [m.beat_after(None)]
+        for k in range(1, 24):
+            # the evidence of beat k - 1: high on beats 2, 2 + m, ...
+            positions.append(m.beat_after(2.0 if (k - 1) % meter == 2 else -0.5))
+        assert positions[:6] == [0] * 6  # not known before the 7th beat
+        assert m.meter == meter
+        assert [k for k in range(7, 24) if positions[k] == 1] == \
+            [k for k in range(7, 24) if k % meter == 2]
+
+
+def bars(meter, n_bars, bpm=100.0, sr=44100, start_sec=0.5):
+    """A bass note and a full chord on each downbeat, one soft chord tone on the other
+    beats; the harmony changes every bar (C, F, G, A minor)."""
+    chords = ((48, 60, 64, 67), (53, 60, 65, 69), (55, 59, 62, 67), (57, 60, 64, 69))
+    spb = 60.0 / bpm
+    x = np.zeros(int((start_sec + spb * meter * n_bars + 1.0) * sr), dtype=np.float32)
+    t = np.arange(int(spb * sr)) / sr
+
+    def tone(p, amp):
+        f = 440.0 * 2 ** ((p - 69) / 12)
+        return amp * sum(np.sin(2 * np.pi * f * k * t) / k for k in (1, 2, 3)) * np.exp(-3 * t)
+
+    for b in range(meter * n_bars):
+        chord = chords[(b // meter) % len(chords)]
+        sound = sum(tone(p, 0.15) for p in chord) if b % meter == 0 else tone(chord[-1], 0.12)
+        s = int((start_sec + b * spb) * sr)
+        x[s:s + len(t)] += sound.astype(np.float32)
+    return x, start_sec + spb * meter * np.arange(n_bars)
+
+
+@pytest.mark.parametrize("meter", [3, 4])
+def test_downbeats_and_meter_on_the_flux_path(meter):
+    x, downbeats = bars(meter, 12)
+    beats, positions = beats_of_audio(x, 44100, with_positions=True)
+    assert len(beats) == len(positions) and (positions[:6] == 0).all()
+    ones = beats[positions == 1]
+    # settled within two bars of the first label: then every bar has `meter` beats
+    assert len(ones) >= 6 and np.all(np.diff(np.flatnonzero(positions == 1))[2:] == meter)
+    # once settled, each downbeat found while the music plays is a true one (+-70 ms)
+    playing = ones[2:][ones[2:] < downbeats[-1] + 0.1]
+    assert len(playing) >= 5
+    assert all(np.abs(downbeats - t).min() < 0.07 for t in playing), (ones, downbeats)
+
+
 def test_midi_tracking_of_the_example():
     """The example's tempo moves (+-8 % phrase by phrase, a final ritardando): the tracker's
     beats must match its true beats (make_example's tempo curve) within +-70 ms."""

@@ -8,13 +8,15 @@ arrived, so live and offline runs track the same beats from the same input.
 Audio is tracked on the spectral flux by default. With ``beat_model`` (``tempo.audio_tracker =
 "learned"``: ``models/improv_beat.json``, experimental) it is tracked on the learned beat
 activation, which also gives downbeats (each beat's position in the bar); if that file is
-missing or unreadable the listener says so in ``model_error`` and uses the flux.
+missing or unreadable the listener says so in ``model_error`` and uses the flux. On the flux,
+each beat's position in the bar comes from the audio's accents (:mod:`.accent`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .accent import BeatAccents
 from .activation import BeatActivation, ModelFileError
 from .beat import BeatTracker, OnsetLevel, learned_tracker
 from .meter import MeterTracker
@@ -36,6 +38,8 @@ class Listener:
                 self.model_error = f"{exc}; tracking beats on the spectral flux"
         self.tracker = learned_tracker(FPS) if self.activation else BeatTracker(fps=FPS)
         self.meter = MeterTracker()
+        self.accents = BeatAccents(self.detector.spectrum.band_hz) if samplerate else None
+        self._beat_frames = (-1, -1)  # frames of the last two beats (flux path)
         self.onset_level = OnsetLevel()  # onsets from the flux when beats come from the model
         self.positions: list[int] = []  # bar position of each beat in ``beats`` (0: unknown)
         self.slack_sec = slack_sec
@@ -54,6 +58,9 @@ class Listener:
         if self.activation is not None:
             self.activation.reset()
         self.meter.reset()
+        if self.accents is not None:
+            self.accents.reset()
+        self._beat_frames = (-1, -1)
         self.onset_level.reset()
         self._impulses[:] = 0.0
         self.beats.clear()
@@ -106,11 +113,7 @@ class Listener:
         if len(strengths):
             self.last_strength = float(strengths[-1])
         if self.activation is None:
-            for f in self.tracker.process(strengths):
-                self.beats.append(self.t0_sec + self.detector.frame_time_sec(f))
-                self.positions.append(0)
-            for f, act in self.tracker.onsets_out:
-                self.onsets.append((self.t0_sec + self.detector.frame_time_sec(f), act))
+            self._flux_beats(strengths)
             return
         act = self.activation.process(self.detector.last_bands)
         n_before = self.detector.n_frames - len(act)
@@ -127,6 +130,26 @@ class Listener:
                 if j > 0:
                     down = max(down, act[j - 1, 1])
                 self.positions.append(self.meter.beat(down))
+
+    def _flux_beats(self, strengths: np.ndarray) -> None:
+        """Beats on the spectral flux, frame by frame, each with its position in the bar
+        from the audio's accents (known from the 7th beat on; 0 before)."""
+        det, acc = self.detector, self.accents
+        bands, low = det.last_bands, det.low_out
+        n_before = det.n_frames - len(strengths)
+        for k in range(len(strengths)):
+            acc.frame(n_before + k, bands[k], strengths[k], low[k])
+            for f in self.tracker.process(strengths[k:k + 1]):
+                self.beats.append(self.t0_sec + det.frame_time_sec(f))
+                f1, f2 = self._beat_frames
+                if f2 < 0:
+                    evidence = None
+                else:  # the beat before this one is complete now
+                    evidence = acc.evidence(f1 if f1 >= 0 else f2, f2, f)
+                self._beat_frames = (f2, f)
+                self.positions.append(self.meter.beat_after(evidence))
+            for f, a in self.tracker.onsets_out:
+                self.onsets.append((self.t0_sec + det.frame_time_sec(f), a))
 
     def take_beats(self) -> list[float]:
         out = list(self.beats)

@@ -37,11 +37,14 @@ def log_filterbank(n_bins: int, samplerate: int, n_fft: int, bands_per_octave: i
 
 
 @numba.njit(nogil=True, cache=True)
-def _flux(bands: np.ndarray, prev: np.ndarray, out_prev: np.ndarray) -> float:
+def _flux(bands: np.ndarray, prev: np.ndarray, out_prev: np.ndarray,
+          n_low: int) -> tuple[float, float]:
     """SuperFlux of log band energies ``bands`` against the max-filtered (3 bands) previous
-    frame ``prev``; copies ``bands`` into ``out_prev`` for the next call."""
+    frame ``prev``, in all bands and in the first ``n_low``; copies ``bands`` into
+    ``out_prev`` for the next call."""
     n = bands.shape[0]
     total = 0.0
+    low = 0.0
     for i in range(n):
         m = prev[i]
         if i > 0 and prev[i - 1] > m:
@@ -51,9 +54,11 @@ def _flux(bands: np.ndarray, prev: np.ndarray, out_prev: np.ndarray) -> float:
         d = bands[i] - m
         if d > 0.0:
             total += d
+            if i < n_low:
+                low += d
     for i in range(n):
         out_prev[i] = bands[i]
-    return total
+    return total, low
 
 
 @numba.njit(nogil=True, cache=True)
@@ -72,6 +77,7 @@ def _clean(x: np.ndarray) -> int:
     return bad
 
 
+LOW_HZ = 1000.0  # "low" flux: the bands below this
 REFERENCE_SR = 44100  # the band layout is made for this rate and kept at every other
 
 
@@ -110,6 +116,7 @@ class LogSpectrum:
         fb[:, :k] = ref[:, :k]
         self.fb = fb
         self.n_bands = self.fb.shape[0]
+        self.band_hz = ref.argmax(axis=1) * REFERENCE_SR / ref_size  # each band's peak
         self._ring = np.zeros(frame_size, dtype=np.float32)
         self._frame = np.zeros(frame_size, dtype=np.float32)
         self.out = np.zeros((max_frames_per_call, self.n_bands), dtype=np.float32)
@@ -180,8 +187,11 @@ class OnsetDetector:
         self.latency_sec = self.spectrum.latency_sec
         self._prev = np.zeros(self.spectrum.n_bands, dtype=np.float32)
         self.out = np.zeros(max_frames_per_call, dtype=np.float64)  # reused by process()
+        # the part of each frame's flux below LOW_HZ (bass, left hand, kick), for the meter
+        self.low_out = np.zeros(max_frames_per_call, dtype=np.float64)
+        self.n_low = int(np.sum(self.spectrum.band_hz < LOW_HZ))
         self.last_bands = self.spectrum.out[:0]
-        _flux(self._prev, self._prev, self._prev)  # compile/load the kernel now, not live
+        _flux(self._prev, self._prev, self._prev, 0)  # compile/load the kernel now, not live
         self.reset()
 
     def reset(self) -> None:
@@ -203,7 +213,9 @@ class OnsetDetector:
         bands = self.last_bands = self.spectrum.process(block)
         n = bands.shape[0]
         for k in range(n):
-            self.out[k] = _flux(bands[k], self._prev, self._prev) + self._impulse
+            total, low = _flux(bands[k], self._prev, self._prev, self.n_low)
+            self.out[k] = total + self._impulse
+            self.low_out[k] = low
             self._impulse = 0.0
         return self.out[:n]
 

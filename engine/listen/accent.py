@@ -1,0 +1,122 @@
+"""Downbeat evidence from the audio itself, for the meter on the spectral-flux path.
+
+What marks the first beat of a bar in the music the tracker hears: a stronger onset (more
+voices start together), a bass note (the flux below 1 kHz), and a change of harmony (the
+pitch-class content of the beat that starts differs from the one before). For each beat the
+tracker commits, :class:`BeatAccents` measures the three against the last ``history`` beats
+(each as a z-score) and sums them with fixed weights; :class:`~engine.listen.meter.
+MeterTracker` then finds the meter and bar phase in which that sum peaks.
+
+The harmonic change of beat ``n`` needs the audio up to beat ``n + 1``, so a beat's evidence
+is complete one beat later: ``evidence`` is asked for beat ``n - 1`` when beat ``n`` is
+committed (the meter's phase is a running estimate; beat ``n`` is labelled from it).
+
+The weights (onset 0.5, bass 1, harmony 1) were chosen on training clips
+(``models/cache/beats_train``), not on the development set: on 316 of them with the flux
+tracker's own beats, the bar position of 161 of 296 3/4-or-4/4 clips came out right, against
+145-153 for any one cue alone.
+
+Engine thread; every buffer is made in the constructor.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+WEIGHTS = (0.5, 1.0, 1.0)  # onset strength, low flux, harmonic change
+
+
+@numba.njit(nogil=True, cache=True)
+def _fold(bands: np.ndarray, pcs: np.ndarray, out: np.ndarray) -> None:
+    """Pitch-class energy of one frame of log band energies (log10(1 + e)); bands with
+    ``pcs < 0`` are left out."""
+    for j in range(12):
+        out[j] = 0.0
+    for i in range(bands.shape[0]):
+        if pcs[i] >= 0:
+            out[pcs[i]] += 10.0 ** bands[i] - 1.0
+
+
+@numba.njit(nogil=True, cache=True)
+def _change(chroma: np.ndarray, a: int, b: int, c: int, size: int) -> float:
+    """Half the L1 distance between the normalised mean chroma of frames [a, b) and
+    [b, c) of the ring ``chroma`` (frame k at row k % size): 0 same, 1 disjoint."""
+    x = np.zeros(12)
+    y = np.zeros(12)
+    for k in range(a, b):
+        for j in range(12):
+            x[j] += chroma[k % size, j]
+    for k in range(b, c):
+        for j in range(12):
+            y[j] += chroma[k % size, j]
+    sx = x.sum()
+    sy = y.sum()
+    if sx <= 1e-9 or sy <= 1e-9:
+        return 0.0
+    d = 0.0
+    for j in range(12):
+        d += abs(x[j] / sx - y[j] / sy)
+    return 0.5 * d
+
+
+class BeatAccents:
+    """``frame(k, bands, flux, low_flux)`` for every analysis frame; ``evidence(f_prev,
+    f_beat, f_next)`` for a beat at frame ``f_beat`` between its neighbours."""
+
+    def __init__(self, band_hz: np.ndarray, ring_frames: int = 512, history: int = 16,
+                 f_min_hz: float = 80.0, f_max_hz: float = 2000.0) -> None:
+        ok = (band_hz >= f_min_hz) & (band_hz <= f_max_hz)
+        midi = 69.0 + 12.0 * np.log2(np.maximum(band_hz, 1.0) / 440.0)
+        self.pcs = np.where(ok, np.round(midi).astype(np.int64) % 12, -1).astype(np.int64)
+        self.size = ring_frames
+        self.chroma = np.zeros((ring_frames, 12))
+        self.flux = np.zeros(ring_frames)
+        self.low = np.zeros(ring_frames)
+        self.history = np.zeros((3, history))  # past cue values, as a ring
+        self.weights = np.array(WEIGHTS)
+        self._cues = np.zeros(3)
+        _fold(np.zeros(len(band_hz), dtype=np.float32), self.pcs, self.chroma[0])  # compile
+        _change(self.chroma, 0, 1, 2, ring_frames)
+        self.reset()
+
+    def reset(self) -> None:
+        self.chroma[:] = 0.0
+        self.flux[:] = 0.0
+        self.low[:] = 0.0
+        self.history[:] = 0.0
+        self.n_beats = 0
+        self.n_frames = 0
+
+    def frame(self, k: int, bands: np.ndarray, flux: float, low_flux: float) -> None:
+        i = k % self.size
+        _fold(bands, self.pcs, self.chroma[i])
+        self.flux[i] = flux
+        self.low[i] = low_flux
+        self.n_frames = k + 1
+
+    def _peak(self, ring: np.ndarray, f: int) -> float:
+        lo, hi = max(f - 1, self.n_frames - self.size, 0), min(f + 3, self.n_frames)
+        v = 0.0
+        for k in range(lo, hi):
+            v = max(v, ring[k % self.size])
+        return v
+
+    def evidence(self, f_prev: int, f_beat: int, f_next: int) -> float:
+        """How much beat ``f_beat`` looks like a downbeat next to the recent beats (a sum of
+        z-scores; about 0 for an ordinary beat)."""
+        if f_next - f_prev >= self.size - 4 or f_prev < self.n_frames - self.size:
+            return 0.0  # a gap longer than the ring (a long silence): no evidence
+        cues = self._cues
+        cues[0] = self._peak(self.flux, f_beat)
+        cues[1] = self._peak(self.low, f_beat)
+        cues[2] = _change(self.chroma, f_prev, f_beat, f_next, self.size)
+        h = self.history
+        h[:, self.n_beats % h.shape[1]] = cues
+        self.n_beats += 1
+        n = min(self.n_beats, h.shape[1])
+        d = 0.0
+        for c in range(3):
+            past = h[c, :n]
+            d += self.weights[c] * (cues[c] - past.mean()) / (past.std() + 1e-9)
+        return d
