@@ -144,7 +144,8 @@ class ImprovMidi(Tracker):
         return None
 
     def beats(self, midi_path, sr):
-        return np.asarray(self._fn(str(midi_path)), dtype=float)
+        beats, self.positions = self._fn(str(midi_path), with_positions=True)
+        return np.asarray(beats, dtype=float)
 
 
 class Aubio(Tracker):
@@ -323,7 +324,7 @@ def run(tracker: Tracker, clips: list[dict], data: Path) -> list[dict]:
         row["n_est"] = len(est)
         row.update(score(ref, est))
         positions = getattr(tracker, "positions", None)
-        if tracker.name in ("improv", "improv-learned") and positions is not None \
+        if tracker.name in ("improv", "improv-learned", "improv-midi") and positions is not None \
                 and len(positions) == len(est):
             row.update(score_bars(data / clip["beats"], est, positions, clip.get("meter")))
         rows.append(row)

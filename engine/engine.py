@@ -397,7 +397,7 @@ class Engine:
         if is_note_on(data):
             self.midi_in_delay.add(now - t_sec)
             self.recent_in.append(data[1])
-            self.listener.note_on(t_sec, data[2])
+            self.listener.note_on(t_sec, data[2], data[1])
             self._onset(t_sec)
             if self.state == PLAYING:
                 self._pending.append((t_sec, data[1], data[2]))
@@ -488,22 +488,29 @@ class Engine:
             self.counters.audio_gap_blocks += 1
 
     def _follow(self, now: float) -> None:
-        """Tracked beats: counted, and with ``tempo.follow`` the tempo map's undecided beats
-        are placed on the tracker's prediction (decided ones keep their times)."""
+        """Tracked beats: counted, their place in the bar sent on OSC once known, and with
+        ``tempo.follow`` the tempo map's undecided beats are placed on the tracker's
+        prediction (decided ones keep their times)."""
         tracker = self.listener.tracker
         if self.osc_out is not None:
             for _, strength in self.listener.take_onsets():
                 self.scheduler.submit(now, OSC_EV, (protocol.ONSET, [strength]))
         else:
             self.listener.onsets.clear()
-        for t_beat in self.listener.take_beats():
+        listener = self.listener
+        for t_beat, position in zip(listener.beats, listener.positions):
             self.tracked_beats += 1
             self.tracker_confidence = tracker.confidence
+            if position > 0 and self.osc_out is not None:
+                self.scheduler.submit(now, OSC_EV,
+                                      (protocol.BAR, [position, listener.meter.meter]))
             if not (self.cfg.tempo.follow and self.state == PLAYING):
                 continue
             if tracker.confidence < self.cfg.tempo.follow_confidence:
                 continue  # unsure: hold the tempo we have
             self._set_beat(t_beat, min(max(tracker.tempo_bpm, 20.0), 400.0), now)
+        listener.beats.clear()
+        listener.positions.clear()
 
     def _tap(self, t_sec: float) -> None:
         bpm = self.taps.tap(t_sec)

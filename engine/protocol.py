@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3  # 3: /improv/bar
 
 DEFAULT_OSC_HOST = "127.0.0.1"
 DEFAULT_OSC_IN_PORT = 9000
@@ -35,6 +35,7 @@ REASON = "/improv/reason"
 # -- out (monitoring, replies) --------------------------------------------------------------
 NOTE = "/improv/note"
 BEAT = "/improv/beat"
+BAR = "/improv/bar"
 ONSET = "/improv/onset"
 ERROR = "/improv/error"
 
@@ -78,6 +79,8 @@ ROUTES: tuple[Route, ...] = (
     Route(NOTE, OUT, ("siif",), "a note: role pitch velocity duration_sec (velocity 0: its "
           "note-off; duration 0: until that note-off)"),
     Route(BEAT, OUT, ("ifff",), "a beat passed: index bpm phase confidence"),
+    Route(BAR, OUT, ("ii",), "the beat the tracker just heard: its place in the bar "
+          "(1 = downbeat) and the meter (3 or 4), once known"),
     Route(ONSET, OUT, ("f",), "the player played (an onset heard): strength 0..1"),
     Route(ERROR, OUT, ("ss",), "a bad message (its address) or a fault (jack), and why"),
     Route(STATUS, OUT, ("s(si)*",), "reply: state, then name/value pairs of counters"),

@@ -606,14 +606,14 @@
      "id": "obj-34",
      "maxclass": "newobj",
      "numinlets": 1,
-     "numoutlets": 8,
+     "numoutlets": 9,
      "patching_rect": [
       700.0,
       80.0,
-      735.0,
+      819.0,
       22.0
      ],
-     "text": "route /improv/note /improv/beat /improv/onset /improv/status /improv/reason /improv/error /improv/version"
+     "text": "route /improv/note /improv/beat /improv/bar /improv/onset /improv/status /improv/reason /improv/error /improv/version"
     }
    },
    {
@@ -655,10 +655,10 @@
      "patching_rect": [
       880.0,
       120.0,
-      77.0,
+      63.0,
       22.0
      ],
-     "text": "print onset"
+     "text": "print bar"
     }
    },
    {
@@ -670,10 +670,10 @@
      "patching_rect": [
       970.0,
       120.0,
-      84.0,
+      77.0,
       22.0
      ],
-     "text": "print status"
+     "text": "print onset"
     }
    },
    {
@@ -688,7 +688,7 @@
       84.0,
       22.0
      ],
-     "text": "print reason"
+     "text": "print status"
     }
    },
    {
@@ -700,10 +700,10 @@
      "patching_rect": [
       1150.0,
       120.0,
-      77.0,
+      84.0,
       22.0
      ],
-     "text": "print error"
+     "text": "print reason"
     }
    },
    {
@@ -714,6 +714,21 @@
      "numoutlets": 0,
      "patching_rect": [
       1240.0,
+      120.0,
+      77.0,
+      22.0
+     ],
+     "text": "print error"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-42",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      1330.0,
       120.0,
       91.0,
       22.0
@@ -1190,8 +1205,20 @@
       0
      ]
     }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-34",
+      7
+     ],
+     "destination": [
+      "obj-42",
+      0
+     ]
+    }
    }
   ],
-  "description": "improv control panel and monitor, OSC protocol v2; made by patches/make_patches.py"
+  "description": "improv control panel and monitor, OSC protocol v3; made by patches/make_patches.py"
  }
 }

@@ -39,8 +39,8 @@ CONTROLS = [
     (protocol.MODE, "accompany"), (protocol.MODE, "answer"), (protocol.MODE, "both"),
     (protocol.COMMIT, "0"), (protocol.COMMIT, "1"), (protocol.FOLLOW, "1"), (protocol.FOLLOW, "0"),
 ]
-MONITOR = [protocol.NOTE, protocol.BEAT, protocol.ONSET, protocol.STATUS, protocol.REASON,
-           protocol.ERROR, protocol.VERSION]
+MONITOR = [protocol.NOTE, protocol.BEAT, protocol.BAR, protocol.ONSET, protocol.STATUS,
+           protocol.REASON, protocol.ERROR, protocol.VERSION]
 
 
 def _pd_escape(text: str) -> str:

@@ -208,6 +208,45 @@ def test_onsets_and_beats_reach_the_osc_monitor():
     assert beats and all(len(a) == 4 and 0.0 <= a[2] <= 1.0 for a in beats)
 
 
+def test_the_bars_the_tracker_hears_reach_the_osc_monitor():
+    """A waltz on MIDI (a bass note and chord on each downbeat, a melody note on the others):
+    /improv/bar says each tracked beat's place in the bar once the meter is known."""
+    from engine.events import MidiMessage
+
+    class Osc:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, address, args):
+            self.sent.append((address, list(args), rig.t))
+
+    rig = Rig(**{"tempo.follow": True})
+    osc = Osc()
+    rig.engine.osc_out = osc
+    rig.engine.scheduler.osc_out = osc
+    events = []
+    for b in range(30):
+        t = 0.5 + 0.5 * b
+        notes = [(76 if b % 2 else 72, 60)] + ([(36, 90), (48, 90), (55, 90)]
+                                               if b % 3 == 0 else [])
+        for p, v in notes:
+            events += [MidiMessage(t, (0x90, p, v)), MidiMessage(t + 0.4, (0x80, p, 0))]
+    rig.play(events)
+    rig.run_until(15.0)
+    rig.engine.close()
+    bars = [(a, t) for addr, a, t in osc.sent if addr == protocol.BAR]
+    assert len(bars) >= 15 and all(a[1] in (3, 4) and 1 <= a[0] <= a[1] for a, _ in bars)
+    assert bars[-1][0][1] == 3  # a waltz
+    positions = [a[0] for a, _ in bars[-9:]]
+    assert positions.count(1) == 3 and all(b % 3 + 1 == a for a, b in zip(
+        positions[1:], positions[:-1])), positions
+    # each downbeat is told as its beat is heard: just after a bass note
+    for a, t_sent in bars[-9:]:
+        if a[0] == 1:
+            since_bass = (t_sent - 0.5) % 1.5
+            assert since_bass < 0.15, (t_sent, bars)
+
+
 def test_audio_that_never_came_is_heard_as_silence():
     """A gap in the audio blocks (a full ring, or the JACK server away) is filled with silent
     blocks, so the listener's frame clock keeps the session's time."""

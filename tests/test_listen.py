@@ -194,6 +194,37 @@ def test_downbeats_and_meter_on_the_flux_path(meter):
     assert all(np.abs(downbeats - t).min() < 0.07 for t in playing), (ones, downbeats)
 
 
+@pytest.mark.parametrize("meter", [3, 4])
+def test_downbeats_and_meter_on_the_midi_path(tmp_path, meter):
+    """A left hand on each downbeat (a bass note and a chord, harmony changing every bar)
+    and a soft melody note on every beat: the MIDI path labels the bars."""
+    from engine.events import MidiMessage
+    from engine.listen.track import beats_of_midi
+    from tests.helpers import write_midi
+
+    chords = ((36, 48, 52, 55), (41, 48, 53, 57), (43, 47, 50, 55), (45, 48, 52, 57))
+    melody = (72, 74, 76, 77, 79, 77, 76, 74)
+    spb, start = 0.6, 0.5
+    events = []
+    for b in range(meter * 12):
+        t = start + b * spb
+        notes = [(melody[b % len(melody)], 60)]
+        if b % meter == 0:
+            notes += [(p, 90) for p in chords[(b // meter) % len(chords)]]
+        for p, v in notes:
+            events += [MidiMessage(t, (0x90, p, v)), MidiMessage(t + 0.9 * spb, (0x80, p, 0))]
+    path = write_midi(tmp_path / "bars.mid", sorted(events, key=lambda e: e.t_sec),
+                      bpm=60.0 / spb)
+    beats, positions = beats_of_midi(str(path), with_positions=True)
+    assert len(beats) == len(positions) and (positions[:6] == 0).all()
+    downbeats = start + spb * meter * np.arange(12)
+    ones = beats[positions == 1]
+    assert np.all(np.diff(np.flatnonzero(positions == 1))[2:] == meter)
+    playing = ones[2:][ones[2:] < downbeats[-1] + 0.1]
+    assert len(playing) >= 5
+    assert all(np.abs(downbeats - t).min() < 0.07 for t in playing), (ones, downbeats)
+
+
 def test_midi_tracking_of_the_example():
     """The example's tempo moves (+-8 % phrase by phrase, a final ritardando): the tracker's
     beats must match its true beats (make_example's tempo curve) within +-70 ms."""

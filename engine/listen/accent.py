@@ -1,8 +1,9 @@
 """Downbeat evidence from the audio itself, for the meter on the spectral-flux path.
 
 What marks the first beat of a bar in the music the tracker hears: a stronger onset (more
-voices start together), a bass note (the flux below 1 kHz), and a change of harmony (the
-pitch-class content of the beat that starts differs from the one before). For each beat the
+voices start together), a bass note (the flux below 1 kHz; on MIDI, notes below G3), and a
+change of harmony (the pitch-class content of the beat that starts differs from the one
+before; on MIDI, of the notes played). For each beat the
 tracker commits, :class:`BeatAccents` measures the three against the last ``history`` beats
 (each as a z-score) and sums them with fixed weights; :class:`~engine.listen.meter.
 MeterTracker` then finds the meter and bar phase in which that sum peaks.
@@ -25,6 +26,7 @@ import numba
 import numpy as np
 
 WEIGHTS = (0.5, 1.0, 1.0)  # onset strength, low flux, harmonic change
+LOW_NOTE = 55  # MIDI: notes below G3 are "bass"
 
 
 @numba.njit(nogil=True, cache=True)
@@ -89,11 +91,29 @@ class BeatAccents:
         self.n_frames = 0
 
     def frame(self, k: int, bands: np.ndarray, flux: float, low_flux: float) -> None:
+        """Audio: frame ``k``'s log bands, flux and flux below 1 kHz."""
         i = k % self.size
         _fold(bands, self.pcs, self.chroma[i])
         self.flux[i] = flux
         self.low[i] = low_flux
         self.n_frames = k + 1
+
+    def note(self, k: int, pitch: int, strength: float) -> None:
+        """MIDI: a note-on in frame ``k`` (frames not written yet are cleared first). Its
+        pitch class is its "chroma"; a note below ``LOW_NOTE`` counts as a bass note."""
+        if k < self.n_frames - self.size:
+            return  # older than the ring: nothing to add it to
+        for j in range(self.n_frames, k + 1):
+            i = j % self.size
+            self.chroma[i] = 0.0
+            self.flux[i] = 0.0
+            self.low[i] = 0.0
+        self.n_frames = max(self.n_frames, k + 1)
+        i = k % self.size
+        self.chroma[i, pitch % 12] += strength
+        self.flux[i] += strength
+        if pitch < LOW_NOTE:
+            self.low[i] += strength
 
     def _peak(self, ring: np.ndarray, f: int) -> float:
         lo, hi = max(f - 1, self.n_frames - self.size, 0), min(f + 3, self.n_frames)

@@ -39,6 +39,7 @@ class Listener:
         self.tracker = learned_tracker(FPS) if self.activation else BeatTracker(fps=FPS)
         self.meter = MeterTracker()
         self.accents = BeatAccents(self.detector.spectrum.band_hz) if samplerate else None
+        self.note_accents = BeatAccents(np.zeros(1))  # clock mode: from the notes played
         self._beat_frames = (-1, -1)  # frames of the last two beats (flux path)
         self.onset_level = OnsetLevel()  # onsets from the flux when beats come from the model
         self.positions: list[int] = []  # bar position of each beat in ``beats`` (0: unknown)
@@ -60,6 +61,7 @@ class Listener:
         self.meter.reset()
         if self.accents is not None:
             self.accents.reset()
+        self.note_accents.reset()
         self._beat_frames = (-1, -1)
         self.onset_level.reset()
         self._impulses[:] = 0.0
@@ -72,17 +74,19 @@ class Listener:
         if self.t0_sec is None:
             self.t0_sec = t0_sec
 
-    def note_on(self, t_sec: float, velocity: int) -> None:
+    def note_on(self, t_sec: float, velocity: int, pitch: int = 60) -> None:
         """A MIDI note-on: an impulse in its frame (clock mode) or the next audio frame."""
         if self.detector is not None:
             self.detector.add_impulse(velocity / 127.0)
             return
         self.start(t_sec)
         frame = int(round((t_sec - self.t0_sec) * FPS))
-        if frame >= self._frames_done:  # late beyond the slack: it joins the next frame
-            self._impulses[frame % len(self._impulses)] += velocity / 127.0
-        else:
-            self._impulses[self._frames_done % len(self._impulses)] += velocity / 127.0
+        if frame < self._frames_done:  # late beyond the slack: it joins the next frame
+            frame = self._frames_done
+        if frame - self._frames_done >= len(self._impulses):
+            return  # stamped further ahead than the ring reaches: not a played note
+        self._impulses[frame % len(self._impulses)] += velocity / 127.0
+        self.note_accents.note(frame, pitch, velocity / 127.0)
 
     def advance(self, now: float) -> None:
         """Clock mode: run the tracker over the frames that are complete by ``now``."""
@@ -97,7 +101,7 @@ class Listener:
             self.last_strength = self._one[0]
             for f in self.tracker.process(self._one):
                 self.beats.append(self.t0_sec + f / FPS)
-                self.positions.append(0)
+                self.positions.append(self._bar_position(self.note_accents, f))
             for f, act in self.tracker.onsets_out:
                 self.onsets.append((self.t0_sec + f / FPS, act))
             self._frames_done += 1
@@ -141,15 +145,17 @@ class Listener:
             acc.frame(n_before + k, bands[k], strengths[k], low[k])
             for f in self.tracker.process(strengths[k:k + 1]):
                 self.beats.append(self.t0_sec + det.frame_time_sec(f))
-                f1, f2 = self._beat_frames
-                if f2 < 0:
-                    evidence = None
-                else:  # the beat before this one is complete now
-                    evidence = acc.evidence(f1 if f1 >= 0 else f2, f2, f)
-                self._beat_frames = (f2, f)
-                self.positions.append(self.meter.beat_after(evidence))
+                self.positions.append(self._bar_position(acc, f))
             for f, a in self.tracker.onsets_out:
                 self.onsets.append((self.t0_sec + det.frame_time_sec(f), a))
+
+    def _bar_position(self, accents: BeatAccents, f: int) -> int:
+        """A beat committed at frame ``f``: the evidence of the beat before it is complete
+        now; return this beat's position in the bar (0 until the meter is known)."""
+        f1, f2 = self._beat_frames
+        evidence = None if f2 < 0 else accents.evidence(f1 if f1 >= 0 else f2, f2, f)
+        self._beat_frames = (f2, f)
+        return self.meter.beat_after(evidence)
 
     def take_beats(self) -> list[float]:
         out = list(self.beats)

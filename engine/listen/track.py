@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .beat import BeatTracker
 from .listener import Listener
 from .onset import OnsetDetector
 
@@ -55,19 +54,31 @@ def onsets_of_audio(samples: np.ndarray, samplerate: int, block: int = BLOCK,
     return np.array(onsets)
 
 
-def beats_of_midi(path: str) -> np.ndarray:
-    """The tracker on a MIDI file's note-ons (velocity-weighted impulses, FPS frames/s)."""
+def beats_of_midi(path: str, with_positions: bool = False):
+    """Beats (s) as the live listener commits them from a MIDI file's note-ons (velocity-
+    weighted impulses, FPS frames/s; the listener's frame grid starts at the first note), each
+    note given to it at its time; with ``with_positions`` also each beat's position in the
+    bar (from the notes' accents, bass notes and harmony; 0 = not known yet)."""
     from ..events import is_note_on
     from ..io.files import read_midi
 
     events, _ = read_midi(path)
-    n_frames = int((events[-1].t_sec if events else 0.0) * FPS) + FPS
-    strengths = np.zeros(n_frames)
+    listener = Listener()
+    beats, positions = [], []
+
+    def advance(now: float) -> None:
+        listener.advance(now)
+        positions.extend(listener.positions)
+        beats.extend(listener.take_beats())
+
     for e in events:
         if is_note_on(e.data):
-            strengths[int(round(e.t_sec * FPS))] += e.data[2] / 127.0
-    bt = BeatTracker(fps=FPS)
-    beats = []
-    for i in range(0, n_frames, 4):
-        beats.extend(f / FPS for f in bt.process(strengths[i:i + 4]))
+            advance(e.t_sec)
+            listener.note_on(e.t_sec, e.data[2], e.data[1])
+    if events:
+        end = events[-1].t_sec + 1.0
+        for k in range(int(end * FPS) + 1):  # the frames after the last note, one by one
+            advance(k / FPS)
+    if with_positions:
+        return np.array(beats), np.array(positions, dtype=int)
     return np.array(beats)
