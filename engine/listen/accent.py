@@ -41,11 +41,30 @@ def _fold(bands: np.ndarray, pcs: np.ndarray, out: np.ndarray) -> None:
 
 
 @numba.njit(nogil=True, cache=True)
-def _change(chroma: np.ndarray, a: int, b: int, c: int, size: int) -> float:
+def _zsum(history: np.ndarray, n: int, cues: np.ndarray, weights: np.ndarray) -> float:
+    """Sum over cues of weight x (cue - mean) / std, against the first ``n`` columns of
+    ``history`` (which hold the cue too)."""
+    d = 0.0
+    for c in range(history.shape[0]):
+        mean = 0.0
+        for j in range(n):
+            mean += history[c, j]
+        mean /= n
+        var = 0.0
+        for j in range(n):
+            var += (history[c, j] - mean) ** 2
+        d += weights[c] * (cues[c] - mean) / (np.sqrt(var / n) + 1e-9)
+    return d
+
+
+@numba.njit(nogil=True, cache=True)
+def _change(chroma: np.ndarray, a: int, b: int, c: int, size: int, x: np.ndarray,
+            y: np.ndarray) -> float:
     """Half the L1 distance between the normalised mean chroma of frames [a, b) and
-    [b, c) of the ring ``chroma`` (frame k at row k % size): 0 same, 1 disjoint."""
-    x = np.zeros(12)
-    y = np.zeros(12)
+    [b, c) of the ring ``chroma`` (frame k at row k % size): 0 same, 1 disjoint. ``x``,
+    ``y``: 12-vectors to work in."""
+    x[:] = 0.0
+    y[:] = 0.0
     for k in range(a, b):
         for j in range(12):
             x[j] += chroma[k % size, j]
@@ -79,7 +98,10 @@ class BeatAccents:
         self.weights = np.array(WEIGHTS)
         self._cues = np.zeros(3)
         _fold(np.zeros(len(band_hz), dtype=np.float32), self.pcs, self.chroma[0])  # compile
-        _change(self.chroma, 0, 1, 2, ring_frames)
+        self._x = np.zeros(12)
+        self._y = np.zeros(12)
+        _change(self.chroma, 0, 1, 2, ring_frames, self._x, self._y)
+        _zsum(self.history, 1, self._cues, self.weights)
         self.reset()
 
     def reset(self) -> None:
@@ -130,13 +152,8 @@ class BeatAccents:
         cues = self._cues
         cues[0] = self._peak(self.flux, f_beat)
         cues[1] = self._peak(self.low, f_beat)
-        cues[2] = _change(self.chroma, f_prev, f_beat, f_next, self.size)
+        cues[2] = _change(self.chroma, f_prev, f_beat, f_next, self.size, self._x, self._y)
         h = self.history
         h[:, self.n_beats % h.shape[1]] = cues
         self.n_beats += 1
-        n = min(self.n_beats, h.shape[1])
-        d = 0.0
-        for c in range(3):
-            past = h[c, :n]
-            d += self.weights[c] * (cues[c] - past.mean()) / (past.std() + 1e-9)
-        return d
+        return _zsum(h, min(self.n_beats, h.shape[1]), cues, self.weights)
