@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .accent import BeatAccents
+from .accent import MIDI_WEIGHTS, WEIGHTS, BeatAccents
 from .activation import BeatActivation, ModelFileError
 from .beat import BeatTracker, OnsetLevel, learned_tracker
 from .meter import MeterTracker
@@ -27,7 +27,8 @@ FPS = 50
 
 class Listener:
     def __init__(self, samplerate: int = 0, slack_sec: float = 0.015,
-                 beat_model=None) -> None:
+                 beat_model=None, meter_weights: tuple[float, float, float] | None = None
+                 ) -> None:
         self.detector = OnsetDetector(samplerate, fps=FPS) if samplerate else None
         self.activation: BeatActivation | None = None
         self.model_error = ""
@@ -38,8 +39,10 @@ class Listener:
                 self.model_error = f"{exc}; tracking beats on the spectral flux"
         self.tracker = learned_tracker(FPS) if self.activation else BeatTracker(fps=FPS)
         self.meter = MeterTracker()
-        self.accents = BeatAccents(self.detector.spectrum.band_hz) if samplerate else None
-        self.note_accents = BeatAccents(np.zeros(1))  # clock mode: from the notes played
+        # the meter's cues (``meter_weights``: another weighting, for bench/meter_weights.py)
+        self.accents = BeatAccents(self.detector.spectrum.band_hz,
+                                   weights=meter_weights or WEIGHTS) if samplerate else None
+        self.note_accents = BeatAccents(np.zeros(1), weights=meter_weights or MIDI_WEIGHTS)
         self._beat_frames = (-1, -1)  # frames of the last two beats (flux path)
         self.onset_level = OnsetLevel()  # onsets from the flux when beats come from the model
         self.positions: list[int] = []  # bar position of each beat in ``beats`` (0: unknown)

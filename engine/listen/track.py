@@ -54,7 +54,7 @@ def onsets_of_audio(samples: np.ndarray, samplerate: int, block: int = BLOCK,
     return np.array(onsets)
 
 
-def beats_of_midi(path: str, with_positions: bool = False):
+def beats_of_midi(path: str, with_positions: bool = False, meter_weights=None):
     """Beats (s) as the live listener commits them from a MIDI file's note-ons (velocity-
     weighted impulses, FPS frames/s; the listener's frame grid starts at the first note), each
     note given to it at its time; with ``with_positions`` also each beat's position in the
@@ -63,7 +63,7 @@ def beats_of_midi(path: str, with_positions: bool = False):
     from ..io.files import read_midi
 
     events, _ = read_midi(path)
-    listener = Listener()
+    listener = Listener(meter_weights=meter_weights)
     beats, positions = [], []
 
     def advance(now: float) -> None:
