@@ -161,14 +161,14 @@ class Aubio(Tracker):
         return None
 
     def beats(self, x, sr):
-        tempo = self._aubio.tempo("default", self.WIN, self.HOP, sr)
-        n = len(x) // self.HOP * self.HOP
-        blocks = x[:n].reshape(-1, self.HOP)
-        out = []
-        for block in blocks:
-            if tempo(block)[0]:
-                out.append(tempo.get_last_s())
-        return np.asarray(out, dtype=float)
+        return fire_times(self._aubio.tempo("default", self.WIN, self.HOP, sr), x, self.HOP)
+
+
+def fire_times(detector, x, hop: int) -> np.ndarray:
+    """Feed an aubio detector (tempo, onset) hop by hop; the times it places its events at."""
+    n = len(x) // hop * hop
+    out = [detector.get_last_s() for block in x[:n].reshape(-1, hop) if detector(block)[0]]
+    return np.asarray(out, dtype=float)
 
 
 def _madmom_compat() -> None:
@@ -196,34 +196,63 @@ def _madmom_compat() -> None:
         sys.modules["pkg_resources"] = mod
 
 
+def madmom_missing() -> str | None:
+    """Why madmom cannot be used here, or None (it imports, with ``_madmom_compat``)."""
+    import importlib.util
+
+    if importlib.util.find_spec("madmom") is None:
+        return "not installed here (pip install cython && pip install --no-build-isolation madmom)"
+    try:
+        _madmom_compat()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import madmom.features  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - a broken install is a reason, not a crash
+        return f"installed but does not import: {exc!r}"
+    return None
+
+
 class Madmom(Tracker):
     name, label = "madmom", "madmom online RNN+DBN (causal)"
     FPS = 100
 
     def available(self):
-        try:
-            import importlib.util
+        reason = madmom_missing()
+        if reason:
+            return reason
+        from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
 
-            if importlib.util.find_spec("madmom") is None:
-                return ("not installed here (pip install cython && pip install "
-                        "--no-build-isolation madmom)")
-            _madmom_compat()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                from madmom.audio.signal import Signal
-                from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
-        except Exception as exc:  # noqa: BLE001 - a broken install is a reason, not a crash
-            return f"installed but does not import: {exc!r}"
-        self._signal = Signal
         self._rnn = RNNBeatProcessor(online=True, origin="online", fps=self.FPS)
         self._dbn = DBNBeatTrackingProcessor(online=True, fps=self.FPS)
         return None
 
     def beats(self, x, sr):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            act = self._rnn(self._signal(x, sample_rate=sr, num_channels=1))
-            return np.asarray(self._dbn.process_online(act, reset=True), dtype=float)
+        return madmom_online(self._rnn, self._dbn, x, sr)
+
+
+def timed_call(fn, args: tuple, row: dict) -> np.ndarray:
+    """``fn(*args)`` -> times; its process time into ``row["cpu_sec"]``, a failure into
+    ``row["error"]`` (and no times: the clip scores 0), never raised."""
+    t0 = time.process_time()
+    try:
+        out = np.asarray(fn(*args), dtype=float)
+        row["error"] = ""
+    except Exception as exc:  # noqa: BLE001 - one clip's failure is reported, scored 0
+        out = np.zeros(0)
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+    row["cpu_sec"] = time.process_time() - t0
+    return out
+
+
+def madmom_online(rnn, decoder, x, sr) -> np.ndarray:
+    """A madmom online network, then its online decoder (``process_online``), on a signal."""
+    from madmom.audio.signal import Signal
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        act = rnn(Signal(x, sample_rate=sr, num_channels=1))
+        return np.asarray(decoder.process_online(act, reset=True), dtype=float)
 
 
 class Librosa(Tracker):
@@ -312,15 +341,7 @@ def run(tracker: Tracker, clips: list[dict], data: Path) -> list[dict]:
         row = {"tracker": tracker.name, "path": tracker.path, "clip": clip["name"],
                "kind": clip["kind"], "tempo_curve": clip["tempo_curve"],
                "meter": clip.get("meter"), "audio_sec": round(seconds, 3), "n_ref": len(ref)}
-        t0 = time.process_time()
-        try:
-            est = tracker.beats(arg, sr)
-            row["error"] = ""
-        except Exception as exc:  # noqa: BLE001 - one clip's failure is reported, scored 0
-            est = np.zeros(0)
-            row["error"] = f"{type(exc).__name__}: {exc}"
-            traceback.print_exc()
-        row["cpu_sec"] = time.process_time() - t0
+        est = timed_call(tracker.beats, (arg, sr), row)
         row["n_est"] = len(est)
         row.update(score(ref, est))
         positions = getattr(tracker, "positions", None)
@@ -409,23 +430,10 @@ def main(argv=None) -> int:
     print(f"scores: mir_eval, F-measure +-{F_WINDOW_SEC * 1000:.0f} ms, CMLt, AMLt; first "
           f"{TRIM_SEC:.0f} s trimmed; CPU = process time of the tracker call, one thread\n")
 
-    results: dict[str, list[dict]] = {}
-    labels = {}
-    for name in [n.strip() for n in args.trackers.split(",") if n.strip()]:
-        if name not in TRACKERS:
-            print(f"unknown tracker {name!r}; known: {', '.join(TRACKERS)}")
-            return 2
-        tracker = TRACKERS[name]()
-        why = tracker.available()
-        if why:
-            print(f"- {tracker.label}: {why}")
-            continue
-        tracker.prepare()
-        t0 = time.time()
-        results[name] = run(tracker, clips, args.data)
-        labels[name] = tracker.label
-        print(f"- {tracker.label}: ran on {len(results[name])} clips in {time.time() - t0:.1f} s",
-              flush=True)
+    ran = run_each(args.trackers, TRACKERS, lambda t: run(t, clips, args.data))
+    if ran is None:
+        return 2
+    results, labels = ran
 
     audio = {k: v for k, v in results.items() if TRACKERS[k].path == "audio"}
     midi = {k: v for k, v in results.items() if TRACKERS[k].path == "midi"}
@@ -439,20 +447,47 @@ def main(argv=None) -> int:
     if "improv" in args.trackers and "improv" not in results:
         print("\nimprov's tracker is not available (engine.listen.track): peers only.")
 
-    rows = [r for rs in results.values() for r in rs]
-    if rows:
-        out = args.csv or args.data / "results.csv"
-        keys = ["tracker", "path", "clip", "kind", "tempo_curve", "meter", "f", "cmlt", "amlt",
-                "cmlc", "amlc", "downbeat_f", "meter_ok", "cpu_sec", "audio_sec", "n_ref", "n_est",
-                "error"]
-        with open(out, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=keys)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: (round(r[k], 4) if isinstance(r.get(k), float) else r.get(k, ""))
-                            for k in keys})
-        print(f"\nper-clip rows: {out}")
+    if results:
+        write_rows(args.csv or args.data / "results.csv", results,
+                   ["tracker", "path", "clip", "kind", "tempo_curve", "meter", "f", "cmlt",
+                    "amlt", "cmlc", "amlc", "downbeat_f", "meter_ok", "cpu_sec", "audio_sec",
+                    "n_ref", "n_est", "error"])
     return 0
+
+
+def run_each(names: str, registry: dict, run_one) -> tuple[dict, dict] | None:
+    """Each named entry of ``registry`` (comma-separated ``names``) that is available here:
+    ``run_one(instance)`` -> rows. Returns (rows by name, labels), or None for an unknown
+    name. Says which ran, and why the others did not."""
+    results: dict[str, list[dict]] = {}
+    labels: dict[str, str] = {}
+    for name in [n.strip() for n in names.split(",") if n.strip()]:
+        if name not in registry:
+            print(f"unknown name {name!r}; known: {', '.join(registry)}")
+            return None
+        obj = registry[name]()
+        why = obj.available()
+        if why:
+            print(f"- {obj.label}: {why}")
+            continue
+        obj.prepare()
+        t0 = time.time()
+        results[name] = run_one(obj)
+        labels[name] = obj.label
+        print(f"- {obj.label}: ran on {len(results[name])} clips in {time.time() - t0:.1f} s",
+              flush=True)
+    return results, labels
+
+
+def write_rows(path: Path, results: dict[str, list[dict]], keys: list[str]) -> None:
+    """Every row of every entry into a CSV (floats rounded to 4 places)."""
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        for r in (r for rs in results.values() for r in rs):
+            w.writerow({k: (round(r[k], 4) if isinstance(r.get(k), float) else r.get(k, ""))
+                        for k in keys})
+    print(f"\nper-clip rows: {path}")
 
 
 if __name__ == "__main__":

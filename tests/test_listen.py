@@ -73,7 +73,7 @@ def test_silence_noise_and_bad_samples_do_not_crash_or_hallucinate():
     beats = beats_of_audio(dc, sr)  # one onset where the offset starts, then nothing
     assert len(beats) <= 4 and (beats < 2.5).all()
     noise = (0.3 * rng.standard_normal(sr * 10)).astype(np.float32)
-    # white noise: its flux crosses twice its mean on ~1.4 % of frames and the tracker fits a
+    # white noise: its flux crosses twice its mean on ~5 % of frames and the tracker fits a
     # tempo to those (a known weakness: stray beats), but its confidence stays well below
     # that of a real beat, so the engine (follow_confidence) does not follow it blindly
     def confidences(x):

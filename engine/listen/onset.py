@@ -41,7 +41,9 @@ def _flux(bands: np.ndarray, prev: np.ndarray, out_prev: np.ndarray,
           n_low: int) -> tuple[float, float]:
     """SuperFlux of log band energies ``bands`` against the max-filtered (3 bands) previous
     frame ``prev``, in all bands and in the first ``n_low``; copies ``bands`` into
-    ``out_prev`` for the next call."""
+    ``out_prev`` for the next call. Each band's rise is squared: an attack's few large rises
+    count over the many small ones of vibrato, bowing and reverb (beat F on held-out training
+    clips 0.739 -> 0.751, development set 0.651 -> 0.664)."""
     n = bands.shape[0]
     total = 0.0
     low = 0.0
@@ -53,9 +55,9 @@ def _flux(bands: np.ndarray, prev: np.ndarray, out_prev: np.ndarray,
             m = prev[i + 1]
         d = bands[i] - m
         if d > 0.0:
-            total += d
+            total += d * d
             if i < n_low:
-                low += d
+                low += d * d
     for i in range(n):
         out_prev[i] = bands[i]
     return total, low
