@@ -498,7 +498,8 @@ class Engine:
         else:
             self.listener.onsets.clear()
         listener = self.listener
-        for t_beat, position in zip(listener.beats, listener.positions):
+        positions = list(listener.positions)  # (take_beats clears them)
+        for t_beat, position in zip(listener.take_beats(), positions):
             self.tracked_beats += 1
             self.tracker_confidence = tracker.confidence
             if position > 0 and self.osc_out is not None:
@@ -509,8 +510,6 @@ class Engine:
             if tracker.confidence < self.cfg.tempo.follow_confidence:
                 continue  # unsure: hold the tempo we have
             self._set_beat(t_beat, min(max(tracker.tempo_bpm, 20.0), 400.0), now)
-        listener.beats.clear()
-        listener.positions.clear()
 
     def _tap(self, t_sec: float) -> None:
         bpm = self.taps.tap(t_sec)

@@ -14,7 +14,7 @@ def test_osc_replies_errors_and_counters(improv, osc_client, helpers):
     client = osc_client()  # replies come back to the sender's address
     port = engine.osc_port
 
-    assert client.request(port, protocol.VERSION) == [protocol.PROTOCOL_VERSION] == [2]
+    assert client.request(port, protocol.VERSION) == [protocol.PROTOCOL_VERSION] == [3]
     state, counters = helpers.parse_status(client.request(port, protocol.STATUS))
     assert state == "armed"
     assert counters["bad_messages"] == 0
@@ -37,7 +37,7 @@ def test_osc_replies_errors_and_counters(improv, osc_client, helpers):
     assert counters["thread_errors"] == 0
     # a good tempo is accepted silently and the engine still answers
     client.send(port, protocol.TEMPO, 90.0)
-    assert client.request(port, protocol.VERSION) == [2]
+    assert client.request(port, protocol.VERSION) == [protocol.PROTOCOL_VERSION]
     state, counters = helpers.parse_status(client.request(port, protocol.STATUS))
     assert counters["bad_messages"] == 3
     assert state == "armed"
