@@ -10,13 +10,15 @@ OpenMP / numba are held to one thread. Prints Markdown tables and writes every (
 row to bench/data/beats/results.csv.
 
 Trackers:
-- improv (causal): ``engine.listen.track.beats_of_audio(samples, samplerate)`` -- the live
-  listener block by block: the spectral flux into the bar-pointer tracker (the default).
-  ``improv-learned``: the same listener on the learned activation (``models/improv_beat.json``,
-  trained by ``models/beat_train.py`` on pieces that are not in this set; experimental), with
-  its downbeats and meter scored too. And on the MIDI
-  path ``beats_of_midi(path)`` fed the clips' ``.mid`` files (notes at their performed times,
-  one fixed tempo: nothing in them gives the beat away).
+- improv (causal): ``engine.listen.track.beats_of_audio(samples, samplerate, auto=True, ...)``
+  -- the live listener block by block, as the engine runs it by default: the spectral flux
+  and the learned activation (``models/improv_beat.json``, trained by ``models/beat_train.py``
+  on pieces that are not in this set) side by side until ``engine/listen/gate_source.py`` has
+  heard 10 s, then the one that suits the music, into the bar-pointer tracker.
+  ``improv-flux`` and ``improv-learned``: one activation only. Bar positions and meter are
+  scored too. On the MIDI path ``beats_of_midi(path)`` fed the clips' ``.mid`` files (notes at
+  their performed times, one fixed tempo: nothing in them gives the beat away), and
+  ``improv-melody`` their highest notes at one velocity.
 - aubio (causal): ``aubio.tempo("default", 1024, 512, sr)`` fed hop by hop (512 samples); a beat
   is ``get_last_s()`` when ``tempo()`` fires.
 - madmom (causal): the online beat tracker of madmom 0.16.1 -- ``RNNBeatProcessor(online=True)``
@@ -107,8 +109,8 @@ class Tracker:
 
 
 class Improv(Tracker):
-    name, label = "improv", "improv (causal, spectral flux: the default)"
-    model = None
+    name, label = "improv", "improv (causal, the default: flux or learned as the music asks)"
+    model, auto = "default", True
 
     def available(self):
         try:
@@ -123,13 +125,19 @@ class Improv(Tracker):
         return None
 
     def beats(self, x, sr):
-        beats, self.positions = self._fn(x, sr, beat_model=self._model, with_positions=True)
+        beats, self.positions = self._fn(x, sr, beat_model=self._model, with_positions=True,
+                                         auto=self.auto)
         return np.asarray(beats, dtype=float)
 
 
+class ImprovFlux(Improv):
+    name, label = "improv-flux", "improv (causal, spectral flux only)"
+    model, auto = None, False
+
+
 class ImprovLearned(Improv):
-    name, label = "improv-learned", "improv (causal, learned activation: experimental)"
-    model = "default"
+    name, label = "improv-learned", "improv (causal, learned activation only: experimental)"
+    model, auto = "default", False
 
 
 class ImprovMidi(Tracker):
@@ -331,8 +339,8 @@ class BTrack(Tracker):
         return np.asarray(self._btrack.trackBeats(x.astype(np.float64)), dtype=float)
 
 
-TRACKERS = {t.name: t for t in (Improv, ImprovLearned, ImprovMidi, ImprovMelody, Aubio, Madmom,
-                                 BTrack, Librosa)}
+TRACKERS = {t.name: t for t in (Improv, ImprovFlux, ImprovLearned, ImprovMidi, ImprovMelody,
+                                 Aubio, Madmom, BTrack, Librosa)}
 
 
 # ---------------------------------------------------------------------------------------------

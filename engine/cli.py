@@ -38,8 +38,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-answer", action="store_true", help="answer role off")
     g.add_argument("--baseline", action="store_true",
                    help="the rule-based accompanist instead of the model")
-    g.add_argument("--audio-tracker", choices=["flux", "learned"],
-                   help="audio beats from the spectral flux (default) or the learned activation")
+    g.add_argument("--audio-tracker", choices=["auto", "flux", "learned"],
+                   help="audio beats from the spectral flux or the learned activation, or "
+                        "(auto, the default) whichever suits the music heard")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -281,17 +282,21 @@ def cmd_beats(args: argparse.Namespace) -> int:
 
     path = Path(args.input)
     suffix = path.suffix.lower()
-    if suffix == ".wav" and (args.learned or args.bars) and not args.onsets:
+    if suffix == ".wav" and not args.onsets:
         from .listen.activation import DEFAULT_MODEL
 
         samples, sr = read_wav(path)
-        times, positions = beats_of_audio(samples, sr, with_positions=True,
-                                          beat_model=DEFAULT_MODEL if args.learned else None)
-        print("\n".join(f"{t:.3f}\t{p}" for t, p in zip(times, positions)))
+        times, positions = beats_of_audio(
+            samples, sr, with_positions=True, auto=args.tracker == "auto",
+            beat_model=None if args.tracker == "flux" else DEFAULT_MODEL)
+        if args.bars:
+            print("\n".join(f"{t:.3f}\t{p}" for t, p in zip(times, positions)))
+        else:
+            print("\n".join(f"{t:.3f}" for t in times))
         return 0
     if suffix == ".wav":
         samples, sr = read_wav(path)
-        times = onsets_of_audio(samples, sr) if args.onsets else beats_of_audio(samples, sr)
+        times = onsets_of_audio(samples, sr)
     elif suffix in (".mid", ".midi"):
         if args.onsets:
             from .events import is_note_on
@@ -375,9 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bars", action="store_true",
                    help="audio: print each beat's position in the bar too (1 = downbeat, "
                         "0 = not known yet), from the audio's accents")
-    p.add_argument("--learned", action="store_true",
-                   help="audio: track on the learned activation (experimental); prints each "
-                        "beat's position in the bar too, from its downbeat output")
+    p.add_argument("--tracker", choices=["auto", "flux", "learned"], default="auto",
+                   help="audio: beats from the spectral flux, the learned activation "
+                        "(experimental), or (auto, the default) whichever suits the music")
     p.set_defaults(func=cmd_beats)
 
     p = sub.add_parser("harmonize", help="add alto, tenor and bass to a melody, online")

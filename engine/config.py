@@ -67,7 +67,9 @@ class TempoConfig:
     tap_note: int = -1  # a MIDI note number that taps the tempo (-1: none)
     tap_cc: int = -1  # a MIDI controller number that taps the tempo (-1: none)
     midi_clock_in: bool = False  # follow incoming MIDI clock instead
-    audio_tracker: str = "flux"  # audio beats from: flux (default) | learned (experimental)
+    # audio beats from: auto (the flux or the learned activation, as the music asks; the
+    # default) | flux | learned (experimental)
+    audio_tracker: str = "auto"
 
 
 @dataclass
@@ -143,8 +145,8 @@ class Config:
             host, port = parse_host_port(self.osc.out, "osc.out")
             if port == self.osc.port and host in (self.osc.host, "localhost", "127.0.0.1"):
                 raise ConfigError("osc.out must not be improv's own OSC input (a feedback loop)")
-        if self.tempo.audio_tracker not in ("flux", "learned"):
-            raise ConfigError(f"tempo.audio_tracker must be flux or learned "
+        if self.tempo.audio_tracker not in ("auto", "flux", "learned"):
+            raise ConfigError(f"tempo.audio_tracker must be auto, flux or learned "
                               f"(got {self.tempo.audio_tracker!r})")
         if self.improviser.mode not in MODES:
             raise ConfigError(f"improviser.mode must be one of {', '.join(MODES)} "

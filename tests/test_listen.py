@@ -241,3 +241,42 @@ def test_midi_tracking_of_the_example():
     assert mir_eval.beat.f_measure(ref, est) > 0.85
 
 
+
+
+def test_source_gate_tells_legato_from_percussive():
+    from engine.listen.gate_source import SourceGate
+
+    rng = np.random.default_rng(5)
+    legato, drums = SourceGate(), SourceGate()
+    floor = 1.0 + 0.3 * rng.random(600)  # a noisy floor, no clear attacks (bowed strings)
+    # a hit a beat, its flux decaying over a few frames, near-silence between
+    hits = 0.2 * rng.random(600)
+    for k in range(0, 600, 25):
+        hits[k:k + 3] = (20.0, 6.0, 2.0)
+    assert not legato.add(0.0) and not drums.add(0.0)  # silence before the first sound
+    decided = [legato.add(v) for v in floor], [drums.add(v) for v in hits]
+    assert [d.index(True) for d in decided] == [499, 499]
+    assert legato.learned and not drums.learned
+    assert legato.peakiness < 2.0 < 20.0 < drums.peakiness
+
+
+@pytest.mark.parametrize("signal", ["clicks", "noise"])
+def test_auto_listener_whole_equals_blocks_and_reset(signal):
+    """The default audio listener (flux and learned side by side, then the chosen one): the
+    same beats whatever the block size, and again after reset; clicks choose the flux, a
+    noisy floor the learned activation."""
+    from engine.listen.activation import DEFAULT_MODEL
+
+    rng = np.random.default_rng(2)
+    x = clicks(100, 16) if signal == "clicks" else \
+        (0.2 * rng.standard_normal(16 * 44100)).astype(np.float32) + clicks(100, 16)
+    listener = Listener(44100, beat_model=DEFAULT_MODEL, auto=True)
+    runs = []
+    for block in (128, 1000, 128):
+        listener.reset()
+        for i in range(0, len(x), block):
+            listener.audio(x[i:i + block], i / 44100, i, 44100)
+        positions = list(listener.positions)
+        runs.append((listener.take_beats(), positions))
+        assert listener.gate.decided and listener.gate.learned == (signal == "noise")
+    assert runs[0] == runs[1] == runs[2] and len(runs[0][0]) > 15

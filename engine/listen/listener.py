@@ -19,6 +19,7 @@ import numpy as np
 from .accent import MIDI_WEIGHTS, WEIGHTS, BeatAccents
 from .activation import BeatActivation, ModelFileError
 from .beat import BeatTracker, OnsetLevel, learned_tracker
+from .gate_source import SourceGate
 from .meter import MeterTracker
 from .onset import OnsetDetector
 
@@ -27,8 +28,8 @@ FPS = 50
 
 class Listener:
     def __init__(self, samplerate: int = 0, slack_sec: float = 0.015,
-                 beat_model=None, meter_weights: tuple[float, float, float] | None = None
-                 ) -> None:
+                 beat_model=None, meter_weights: tuple[float, float, float] | None = None,
+                 auto: bool = False) -> None:
         self.detector = OnsetDetector(samplerate, fps=FPS) if samplerate else None
         self.activation: BeatActivation | None = None
         self.model_error = ""
@@ -38,6 +39,14 @@ class Listener:
             except ModelFileError as exc:
                 self.model_error = f"{exc}; tracking beats on the spectral flux"
         self.tracker = learned_tracker(FPS) if self.activation else BeatTracker(fps=FPS)
+        # auto: the flux's tracker and the learned one run side by side until the gate has
+        # heard enough to choose (gate_source.py); then only the chosen one
+        self.auto = auto and self.activation is not None
+        self.gate = SourceGate()
+        if self.auto:
+            self.learned_tracker, self.flux_tracker = self.tracker, BeatTracker(fps=FPS)
+            self.tracker = self.flux_tracker
+        self._last_beat = -(10**9)
         self.meter = MeterTracker()
         # the meter's cues (``meter_weights``: another weighting, for bench/meter_weights.py)
         self.accents = BeatAccents(self.detector.spectrum.band_hz,
@@ -57,6 +66,12 @@ class Listener:
 
     def reset(self) -> None:
         self.tracker.reset()
+        if self.auto:
+            self.learned_tracker.reset()
+            self.flux_tracker.reset()
+            self.tracker = self.flux_tracker
+        self.gate.reset()
+        self._last_beat = -(10**9)
         if self.detector is not None:
             self.detector.reset()
         if self.activation is not None:
@@ -122,6 +137,9 @@ class Listener:
         if self.activation is None:
             self._flux_beats(strengths)
             return
+        if self.auto:
+            self._auto_beats(strengths)
+            return
         act = self.activation.process(self.detector.last_bands)
         n_before = self.detector.n_frames - len(act)
         for k in range(len(strengths)):
@@ -151,6 +169,34 @@ class Listener:
                 self.positions.append(self._bar_position(acc, f))
             for f, a in self.tracker.onsets_out:
                 self.onsets.append((self.t0_sec + det.frame_time_sec(f), a))
+
+    def _auto_beats(self, strengths: np.ndarray) -> None:
+        """Both activations until the gate chooses, then the chosen one; onsets and the
+        bar positions from the flux and the audio's accents either way."""
+        det, acc, gate = self.detector, self.accents, self.gate
+        bands, low = det.last_bands, det.low_out
+        n_before = det.n_frames - len(strengths)
+        use_flux = not gate.decided or not gate.learned
+        use_learned = not gate.decided or gate.learned
+        act = self.activation.process(bands) if use_learned else None
+        for k in range(len(strengths)):
+            frame = n_before + k
+            acc.frame(frame, bands[k], strengths[k], low[k])
+            a = self.onset_level.onset(float(strengths[k]))
+            if a > 0.0:
+                self.onsets.append((self.t0_sec + det.frame_time_sec(frame), a))
+            flux_beats = self.flux_tracker.process(strengths[k:k + 1]) if use_flux else ()
+            learned_beats = self.learned_tracker.process(act[k:k + 1, 0]) if use_learned else ()
+            for f in (learned_beats if self.tracker is self.learned_tracker else flux_beats):
+                if f - self._last_beat >= 0.5 * self.tracker.period_frames:  # not twice
+                    self._last_beat = f
+                    self.beats.append(self.t0_sec + det.frame_time_sec(f))
+                    self.positions.append(self._bar_position(acc, f))
+            if gate.add(float(strengths[k])):  # decided now: from the next frame on
+                self.tracker = self.learned_tracker if gate.learned else self.flux_tracker
+                use_flux, use_learned = not gate.learned, gate.learned
+                if not use_learned:
+                    act = None  # (the rest of this block's activation is not needed)
 
     def _bar_position(self, accents: BeatAccents, f: int) -> int:
         """A beat committed at frame ``f``: the evidence of the beat before it is complete
