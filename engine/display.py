@@ -48,7 +48,7 @@ def status_lines(engine) -> list[str]:
         f"improv  {engine.state:8s} | {engine.reason()}",
         f"tempo {bpm:6.1f} BPM  beat {max(0, engine.next_beat - 1):5d}  phase "
         f"{tracker.phase:4.2f}  confidence {engine.tracker_confidence:4.2f}  follow "
-        f"{'on' if cfg.tempo.follow else 'off'}",
+        f"{'on' if cfg.tempo.follow else 'off'}{_beat_source(engine.listener)}",
         f"key {key}  mode {ic.mode}  {roles}  temperature {ic.temperature:g}  density "
         f"{ic.density:g}  commit {ic.commit_beats:g}",
         f"in  {notes_in}",
@@ -99,3 +99,16 @@ class StatusDisplay:
             self.stream.write(" | ".join(line.strip() for line in (lines[0], lines[1], lines[5]))
                               + "\n")
         self.stream.flush()
+
+
+def _beat_source(listener) -> str:
+    """Which activation the audio beats come from (the auto gate's choice), if any."""
+    if listener.detector is None:
+        return ""
+    if not getattr(listener, "auto", False):
+        return "  beats: learned" if listener.activation is not None else "  beats: flux"
+    gate = listener.gate
+    if not gate.decided:
+        return "  beats: flux (choosing)"
+    return f"  beats: {'learned' if gate.learned else 'flux'}" + (" (trying the other)"
+                                                                 if gate.trial else "")

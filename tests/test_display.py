@@ -38,3 +38,17 @@ def test_terminal_redraws_in_place_and_a_pipe_gets_lines():
     plain.draw()
     assert "\x1b" not in pipe.getvalue() and pipe.getvalue().count("\n") == 1
     assert plain.interval_sec == 5.0 and view.interval_sec == 0.25
+
+
+def test_status_view_says_where_audio_beats_come_from():
+    from engine.display import _beat_source
+    from engine.listen.activation import DEFAULT_MODEL
+    from engine.listen.listener import Listener
+
+    assert _beat_source(Listener()) == ""  # MIDI only
+    assert _beat_source(Listener(44100)) == "  beats: flux"
+    auto = Listener(44100, beat_model=DEFAULT_MODEL, auto=True)
+    assert _beat_source(auto) == "  beats: flux (choosing)"
+    for _ in range(500):
+        auto.gate.add(1.0)  # a flat floor: legato
+    assert _beat_source(auto) == "  beats: learned"

@@ -254,10 +254,38 @@ def test_source_gate_tells_legato_from_percussive():
     for k in range(0, 600, 25):
         hits[k:k + 3] = (20.0, 6.0, 2.0)
     assert not legato.add(0.0) and not drums.add(0.0)  # silence before the first sound
-    decided = [legato.add(v) for v in floor], [drums.add(v) for v in hits]
-    assert [d.index(True) for d in decided] == [499, 499]
+    events = [legato.add(v) for v in floor], [drums.add(v) for v in hits]
+    assert [e.index("decided") for e in events] == [499, 499]
     assert legato.learned and not drums.learned
     assert legato.peakiness < 2.0 < 20.0 < drums.peakiness
+    assert (legato.run_learned, legato.run_flux) == (True, False)
+    assert (drums.run_learned, drums.run_flux) == (False, True)
+
+
+def test_source_gate_follows_the_music_when_it_changes():
+    """A pad, then the drums come in: one window asks for the flux (the flux starts afresh
+    beside the learned activation), the next confirms it, and the flux takes over; a single
+    odd window (a pause) starts a trial that is dropped."""
+    from engine.listen.gate_source import FRAMES, SourceGate
+
+    rng = np.random.default_rng(6)
+    pad = 1.0 + 0.3 * rng.random(FRAMES)
+    drums = 0.2 * rng.random(FRAMES)
+    drums[::25] = 20.0
+    drums[1::25] = 6.0
+    drums[2::25] = 2.0
+    gate = SourceGate()
+
+    def window(values):
+        return [e for e in (gate.add(v) for v in values) if e]
+
+    assert window(pad) == ["decided"] and gate.learned
+    assert window(pad) == [] and not gate.trial
+    assert window(np.zeros(FRAMES)) == ["trial"] and gate.run_flux and gate.learned  # a pause
+    assert window(pad) == ["kept"] and gate.learned and not gate.run_flux
+    assert window(drums) == ["trial"] and gate.run_flux and gate.run_learned and gate.learned
+    assert window(drums) == ["switched"] and not gate.learned and not gate.run_learned
+    assert gate.switches == 1
 
 
 @pytest.mark.parametrize("signal", ["clicks", "noise"])
@@ -280,3 +308,25 @@ def test_auto_listener_whole_equals_blocks_and_reset(signal):
         runs.append((listener.take_beats(), positions))
         assert listener.gate.decided and listener.gate.learned == (signal == "noise")
     assert runs[0] == runs[1] == runs[2] and len(runs[0][0]) > 15
+
+
+def test_auto_listener_switches_when_the_drums_come_in():
+    """22 s of a noisy pad (the learned activation is chosen), then a click track: the flux
+    warms up for a window and takes over; its beats follow the clicks; the same beats
+    whatever the block size."""
+    from engine.listen.activation import DEFAULT_MODEL
+
+    rng = np.random.default_rng(4)
+    pad = (0.2 * rng.standard_normal(22 * 44100)).astype(np.float32)
+    x = np.concatenate([pad, clicks(100, 30)])
+    runs = []
+    for block in (128, 1000):
+        listener = Listener(44100, beat_model=DEFAULT_MODEL, auto=True)
+        for i in range(0, len(x), block):
+            listener.audio(x[i:i + block], i / 44100, i, 44100)
+        assert listener.gate.switches == 1 and not listener.gate.learned
+        assert listener.tracker is listener.flux_tracker
+        runs.append(np.array(listener.take_beats()))
+    assert np.array_equal(runs[0], runs[1])
+    late = runs[0][runs[0] > 44.0]
+    assert len(late) > 10 and np.allclose(np.diff(late), 0.6, atol=0.021)

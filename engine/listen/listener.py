@@ -47,6 +47,7 @@ class Listener:
             self.learned_tracker, self.flux_tracker = self.tracker, BeatTracker(fps=FPS)
             self.tracker = self.flux_tracker
         self._last_beat = -(10**9)
+        self._origin = (0, 0)  # (flux, learned) tracker: the frame its frame 0 is
         self.meter = MeterTracker()
         # the meter's cues (``meter_weights``: another weighting, for bench/meter_weights.py)
         self.accents = BeatAccents(self.detector.spectrum.band_hz,
@@ -72,6 +73,7 @@ class Listener:
             self.tracker = self.flux_tracker
         self.gate.reset()
         self._last_beat = -(10**9)
+        self._origin = (0, 0)  # (flux, learned) tracker: the frame its frame 0 is
         if self.detector is not None:
             self.detector.reset()
         if self.activation is not None:
@@ -171,32 +173,50 @@ class Listener:
                 self.onsets.append((self.t0_sec + det.frame_time_sec(f), a))
 
     def _auto_beats(self, strengths: np.ndarray) -> None:
-        """Both activations until the gate chooses, then the chosen one; onsets and the
-        bar positions from the flux and the audio's accents either way."""
+        """The activations the gate asks for (both while it decides or one warms up), the
+        beats of the one it chose; onsets and bar positions from the flux and the audio's
+        accents either way."""
         det, acc, gate = self.detector, self.accents, self.gate
         bands, low = det.last_bands, det.low_out
         n_before = det.n_frames - len(strengths)
-        use_flux = not gate.decided or not gate.learned
-        use_learned = not gate.decided or gate.learned
-        act = self.activation.process(bands) if use_learned else None
+        act = self.activation.process(bands) if gate.run_learned else None
         for k in range(len(strengths)):
             frame = n_before + k
             acc.frame(frame, bands[k], strengths[k], low[k])
             a = self.onset_level.onset(float(strengths[k]))
             if a > 0.0:
                 self.onsets.append((self.t0_sec + det.frame_time_sec(frame), a))
-            flux_beats = self.flux_tracker.process(strengths[k:k + 1]) if use_flux else ()
-            learned_beats = self.learned_tracker.process(act[k:k + 1, 0]) if use_learned else ()
-            for f in (learned_beats if self.tracker is self.learned_tracker else flux_beats):
+            flux_beats = self.flux_tracker.process(strengths[k:k + 1]) if gate.run_flux else ()
+            learned_beats = (self.learned_tracker.process(act[k:k + 1, 0])
+                             if act is not None and gate.run_learned else ())
+            if self.tracker is self.learned_tracker:
+                committed, origin = learned_beats, self._origin[1]
+            else:
+                committed, origin = flux_beats, self._origin[0]
+            for f in committed:
+                f += origin  # a tracker restarted for a trial counts from its restart
                 if f - self._last_beat >= 0.5 * self.tracker.period_frames:  # not twice
                     self._last_beat = f
                     self.beats.append(self.t0_sec + det.frame_time_sec(f))
                     self.positions.append(self._bar_position(acc, f))
-            if gate.add(float(strengths[k])):  # decided now: from the next frame on
-                self.tracker = self.learned_tracker if gate.learned else self.flux_tracker
-                use_flux, use_learned = not gate.learned, gate.learned
-                if not use_learned:
-                    act = None  # (the rest of this block's activation is not needed)
+            event = gate.add(float(strengths[k]))
+            if not event:
+                continue
+            if event == "trial":  # the other one starts afresh, from the next frame
+                if gate.learned:
+                    self.flux_tracker.reset()
+                    self._origin = (frame + 1, self._origin[1])
+                else:
+                    self.activation.reset()
+                    self.learned_tracker.reset()
+                    self._origin = (self._origin[0], frame + 1)
+                    # the network's state must see every frame from now on: run it on the
+                    # rest of this block too
+                    act = self.activation.process(bands[k + 1:])
+                    act = np.concatenate([np.zeros((k + 1, act.shape[1])), act])
+            self.tracker = self.learned_tracker if gate.learned else self.flux_tracker
+            if not gate.run_learned:
+                act = None
 
     def _bar_position(self, accents: BeatAccents, f: int) -> int:
         """A beat committed at frame ``f``: the evidence of the beat before it is complete
