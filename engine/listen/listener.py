@@ -5,11 +5,12 @@ grid that the engine's clock advances. Engine thread; everything is made at cons
 Frames are committed only up to ``now - slack_sec``, after every input stamped before them has
 arrived, so live and offline runs track the same beats from the same input.
 
-Audio is tracked on the spectral flux by default. With ``beat_model`` (``tempo.audio_tracker =
-"learned"``: ``models/improv_beat.json``, experimental) it is tracked on the learned beat
-activation, which also gives downbeats (each beat's position in the bar); if that file is
-missing or unreadable the listener says so in ``model_error`` and uses the flux. On the flux,
-each beat's position in the bar comes from the audio's accents (:mod:`.accent`).
+Audio is tracked on the spectral flux, or with ``beat_model`` (``models/improv_beat.json``) on
+the learned beat activation (``tempo.audio_tracker = "learned"``, experimental: its own
+downbeat output gives the bar positions), or -- ``auto``, the engine's default -- on whichever
+of the two suits the music (:mod:`.gate_source`). If the model file is missing or unreadable
+the listener says so in ``model_error`` and uses the flux. On the flux and in ``auto``, each
+beat's position in the bar comes from the audio's accents (:mod:`.accent`).
 """
 
 from __future__ import annotations
