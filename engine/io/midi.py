@@ -289,10 +289,10 @@ class MemoryOutput:
         self.sent: list[SentMidi] = []
         self.errors = 0
 
+    connected = True  # always open: nothing to reconnect
+
     def send(self, data: tuple[int, ...], t_sec: float) -> None:
         self.sent.append(SentMidi(t_sec, tuple(data)))
-
-    connected = True
 
     def peer_alive(self) -> bool:
         return True

@@ -75,9 +75,9 @@ def beats_of_midi(path: str, with_positions: bool = False, meter_weights=None):
         if is_note_on(e.data):
             advance(e.t_sec)
             listener.note_on(e.t_sec, e.data[2], e.data[1])
-    if events:
-        end = events[-1].t_sec + 1.0
-        for k in range(int(end * FPS) + 1):  # the frames after the last note, one by one
+    if events:  # the frames after the last note, one by one, for a second
+        last = events[-1].t_sec
+        for k in range(int(last * FPS), int((last + 1.0) * FPS) + 1):
             advance(k / FPS)
     if with_positions:
         return np.array(beats), np.array(positions, dtype=int)
