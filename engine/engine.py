@@ -499,6 +499,8 @@ class Engine:
         else:
             self.listener.onsets.clear()
         listener = self.listener
+        if not listener.beats:
+            return
         positions = list(listener.positions)  # (take_beats clears them)
         for t_beat, position in zip(listener.take_beats(), positions):
             self.tracked_beats += 1

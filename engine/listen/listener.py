@@ -47,8 +47,6 @@ class Listener:
         if self.auto:
             self.learned_tracker, self.flux_tracker = self.tracker, BeatTracker(fps=FPS)
             self.tracker = self.flux_tracker
-        self._last_beat = -(10**9)
-        self._origin = (0, 0)  # (flux, learned) tracker: the frame its frame 0 is
         self.meter = MeterTracker()
         # the meter's cues (``meter_weights``: another weighting, for bench/meter_weights.py)
         self.accents = BeatAccents(self.detector.spectrum.band_hz,
@@ -65,8 +63,10 @@ class Listener:
         self.t0_sec: float | None = None  # time of frame 0
         self._frames_done = 0
         self.last_strength = 0.0
+        self.reset()
 
     def reset(self) -> None:
+        """Forget everything heard (also the constructor's last step)."""
         self.tracker.reset()
         if self.auto:
             self.learned_tracker.reset()
