@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.listen.activation import BeatActivation
-from engine.listen.beat import BeatTracker
+from engine.listen.beat import BeatTracker, learned_tracker
 from engine.listen.listener import Listener
 from engine.listen.meter import MeterTracker
 from engine.listen.onset import LogSpectrum, OnsetDetector
@@ -94,6 +94,24 @@ def test_silence_noise_and_bad_samples_do_not_crash_or_hallucinate():
     clipped = np.clip(clicks(120, 12) * 40.0, -1.0, 1.0)  # hard clipping
     beats = beats_of_audio(clipped, sr)
     assert abs(60.0 / np.mean(np.diff(beats[len(beats) // 2:])) - 120) < 2.4
+
+
+def test_the_probability_tracker_recovers_from_an_activation_it_cannot_explain():
+    # a beat probability of exactly 1 on consecutive frames leaves no state of the model
+    # possible (off the beat it allows no activation): the filter must start again, not stay
+    # at 0 and never commit another beat
+    fps = 50
+    tracker = learned_tracker(fps)
+    tracker.process(np.ones(20))
+    period = fps // 2  # 120 BPM
+    clicks = np.zeros(20 * fps)
+    clicks[::period] = 0.9
+    beats = []
+    for k in range(len(clicks)):
+        beats += tracker.process(clicks[k:k + 1])
+    assert np.all(np.isfinite(tracker.fwd)) and tracker.fwd.sum() == pytest.approx(1.0)
+    assert len(beats) > 30
+    assert 60.0 * fps / np.median(np.diff(beats)) == pytest.approx(120.0, rel=0.02)
 
 
 def test_learned_activation_whole_equals_blocks_and_reset():

@@ -21,8 +21,11 @@ import numpy as np
 
 
 @numba.njit(nogil=True, cache=True)
-def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, tempo_w, boundary):
-    """One frame of forward filtering; returns the index of the most probable state."""
+def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, tempo_w, boundary,
+                  init):
+    """One frame of forward filtering; returns the index of the most probable state. If no
+    state can explain the frame (every probability 0: an activation of exactly 1 where the
+    model allows none), the filter starts again from ``init`` instead of staying 0 for good."""
     n_int = intervals.shape[0]
     # probability leaving each beat end
     for i in range(n_int):
@@ -43,7 +46,11 @@ def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, temp
         total += v
     best = 0
     best_v = -1.0
-    inv = 1.0 / total if total > 0 else 0.0
+    if not total > 0.0:
+        for k in range(new.shape[0]):
+            new[k] = init[k]
+        total = 1.0
+    inv = 1.0 / total
     for k in range(new.shape[0]):
         v = new[k] * inv
         fwd[k] = v
@@ -184,7 +191,7 @@ class BeatTracker:
                 self._last_onset = self.frame
             best = _forward_step(self.fwd, self._new, self.intervals, self.first, self.trans,
                                  act, self.weight, self.silent_w, self.tempo_w,
-                                 self._boundary)
+                                 self._boundary, self._init)
             self.best_state = best
             pos = int(self._state_pos[best])
             period = int(self.intervals[self._state_interval[best]])
