@@ -44,3 +44,22 @@ def test_augment_keeps_silence_silent_and_the_order_of_energies():
     # the gains vary from window to window (+-12 dB level at least)
     levels = [float(bt.augment(x, rng)[10:20].mean()) for _ in range(20)]
     assert max(levels) - min(levels) > 0.3
+
+
+def test_noise_windows_carry_no_beat_and_mixing_adds_energy():
+    bt = _beat_train()
+    rng = np.random.default_rng(1)
+    noises = bt.noise_bands(seed=0, n=3, seconds=3.0)
+    assert len(noises) == 3 and all(n.shape[1] == 81 and np.all(n >= 0) for n in noises)
+    tgt = np.zeros((400, 2), dtype=np.float32)
+    tgt[::25, 0] = 1.0
+    clips = [("c", rng.uniform(0, 2, size=(1, 400, 81)).astype(np.float32), tgt, {})]
+    x, y, m = bt.batch(clips, rng, 8, 100, noises=noises, p_noise=1.0)
+    assert float(y.sum()) == 0.0 and float(m.sum()) == 0.0 and x.shape == (8, 100, 81)
+    x, y, _ = bt.batch(clips, rng, 8, 100, noises=noises, p_noise=0.0, p_mix=0.0)
+    assert float(y[:, :, 0].sum()) > 0  # windows of music keep their beats
+    music = clips[0][1][0, :100]
+    quiet = bt.add_noise(music, noises[0][:100], -200.0)
+    assert np.allclose(quiet, music, atol=1e-5)  # far below: unchanged
+    loud = bt.add_noise(music, noises[0][:100], 0.0)
+    assert np.all(loud >= music - 1e-6) and np.all(loud >= noises[0][:100] - 1e-6)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.listen.activation import BeatActivation
+from engine.listen.activation import DEFAULT_MODEL, BeatActivation
 from engine.listen.beat import BeatTracker, learned_tracker
 from engine.listen.listener import Listener
 from engine.listen.meter import MeterTracker
@@ -94,6 +94,22 @@ def test_silence_noise_and_bad_samples_do_not_crash_or_hallucinate():
     clipped = np.clip(clicks(120, 12) * 40.0, -1.0, 1.0)  # hard clipping
     beats = beats_of_audio(clipped, sr)
     assert abs(60.0 / np.mean(np.diff(beats[len(beats) // 2:])) - 120) < 2.4
+
+
+@pytest.mark.parametrize("colour", ["white", "pink", "brown"])
+def test_the_default_listener_commits_no_beats_on_steady_noise(colour):
+    # the engine's default (auto): the learned activation, trained to answer noise with no
+    # beat, keeps the flux's stray "onsets" out while the gate decides, and the gate then
+    # picks it (before: 50-70 beats in these 30 s)
+    sr = 44100
+    rng = np.random.default_rng(11)
+    spec = np.fft.rfft(rng.standard_normal(30 * sr))
+    f = np.maximum(np.fft.rfftfreq(30 * sr, 1.0 / sr), 20.0)
+    spec *= {"white": 1.0, "pink": f ** -0.5, "brown": f ** -1.0}[colour]
+    x = np.fft.irfft(spec, 30 * sr)
+    x = (0.2 * x / np.sqrt(np.mean(x * x))).astype(np.float32)
+    beats = beats_of_audio(x, sr, beat_model=DEFAULT_MODEL, auto=True)
+    assert len(beats) <= 8 and not np.any(beats > 11.0)
 
 
 def test_the_probability_tracker_recovers_from_an_activation_it_cannot_explain():

@@ -232,10 +232,16 @@ class BeatTracker:
         return self.frame + self.period_frames - int(self._state_pos[self.best_state])
 
     @property
+    def hearing(self) -> bool:
+        """Whether an onset (an activation above ``onset_threshold``) came in the last
+        ``hold_beats`` beats."""
+        return self.frame - self._last_onset < self.hold_beats * self.period_frames
+
+    @property
     def confidence(self) -> float:
         """Probability mass of the most probable tempo and its neighbours (0..1); 0 once the
         player has been silent longer than ``hold_beats``."""
-        if self.frame - self._last_onset >= self.hold_beats * self.period_frames:
+        if not self.hearing:
             return 0.0
         i = int(self._state_interval[self.best_state])
         lo, hi = max(0, i - 2), min(len(self.intervals) - 1, i + 2)

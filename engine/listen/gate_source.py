@@ -10,7 +10,9 @@ development set and in the learned model's held-out training clips alike; the th
 in that gap (below ``LEGATO`` -> learned, above ``PERCUSSIVE`` -> flux, between: no change).
 
 The first window after the first sound decides (until then both activations run and the
-flux's beats count). The music can change in a set (a pad, then the drums come in), so every
+flux's beats count, while the learned activation hears something too: it was trained to
+answer steady noise with nothing, where the flux finds stray "onsets"). The music can
+change in a set (a pad, then the drums come in), so every
 window after that is measured too: when one asks for the other activation, that one is
 started afresh and warms up for a window beside the current one (``trial``); if the window
 after asks the same, it takes over (``switched``), otherwise it is dropped. Digital silence

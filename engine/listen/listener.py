@@ -194,6 +194,8 @@ class Listener:
                 committed, origin = learned_beats, self._origin[1]
             else:
                 committed, origin = flux_beats, self._origin[0]
+            if not gate.decided and not self.learned_tracker.hearing:
+                committed = ()  # steady noise: the flux finds "onsets", the network nothing
             for f in committed:
                 f += origin  # a tracker restarted for a trial counts from its restart
                 if f - self._last_beat >= 0.5 * self.tracker.period_frames:  # not twice
