@@ -15,9 +15,9 @@ decoders
 - ``madmom DBN``: madmom's ``DBNBeatTrackingProcessor(online=True, fps=50).process_online``;
 - ``improv``: improv's ``BeatTracker`` as the engine sets it for a beat probability
   (``learned_tracker``), with the "still hearing something" threshold at 0.05 instead of 0.3
-  (madmom's activation is low: at 0.3 most of its beats count as silence). The flux row also
-  is decoded by the flux tracker the engine runs instead (``BeatTracker()`` on the raw flux:
-  the tracker for probabilities expects no activation at all off the beat).
+  (madmom's activation is low: at 0.3 most of its beats count as silence). The flux goes to
+  the flux tracker the engine runs (``BeatTracker()`` on the raw flux) instead: the tracker
+  for probabilities expects no activation at all off the beat.
 
     python bench/beats_swap.py      # needs madmom, like bench/beats.py (see its docstring)
 """

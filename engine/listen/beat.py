@@ -196,7 +196,7 @@ class BeatTracker:
             pos = int(self._state_pos[best])
             period = int(self.intervals[self._state_interval[best]])
             beat_frame = self.frame - pos  # the pointer crossed the beat `pos` frames ago
-            heard = self.frame - self._last_onset < self.hold_beats * period  # not silence
+            heard = self.hearing  # not silence
             if pos < self._last_pos and beat_frame - self._last_beat > 0.6 * period and heard:
                 out.append(beat_frame)
                 self._recent_beats.append(beat_frame)

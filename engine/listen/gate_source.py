@@ -11,9 +11,9 @@ in that gap (below ``LEGATO`` -> learned, above ``PERCUSSIVE`` -> flux, between:
 
 The first window after the first sound decides (until then both activations run and the
 flux's beats count, while the learned activation hears something too: it was trained to
-answer steady noise with nothing, where the flux finds stray "onsets"). The music can
-change in a set (a pad, then the drums come in), so every
-window after that is measured too: when one asks for the other activation, that one is
+answer steady noise with nothing, where the flux finds stray "onsets"). The music can change
+in a set (a pad, then the drums come in), so every window after that is measured too: when
+one asks for the other activation, that one is
 started afresh and warms up for a window beside the current one (``trial``); if the window
 after asks the same, it takes over (``switched``), otherwise it is dropped. Digital silence
 between hits counts (it is what percussive input looks like).
