@@ -11,6 +11,7 @@ frames are computed by the engine's own ``LogSpectrum`` at three input levels (0
 (not committed; ``--jobs 2`` takes about 5 minutes here).
 
     python bench/beats_trainset.py [--n 420] [--jobs 2] [--more]   # what is in the cache
+    python bench/beats_trainset.py --legato 650     # + slow and fast legato clips (S###, F###)
 """
 
 from __future__ import annotations
@@ -79,6 +80,33 @@ def random_clip(i: int, source: str, rng: random.Random) -> ds.ScoreClip:
                         bpm, ensemble, depth=rng.uniform(0.06, 0.2), seed=i)
 
 
+LEGATO_ENSEMBLES = ("organ", "strings", "quartet", "woodwinds", "choir", "brass", "trio")
+TEMPO_BANDS = {"S": (50.0, 95.0), "F": (110.0, 200.0)}  # prefix: (lowest, highest) BPM
+
+
+def legato_clip(i: int, source: str, rng: random.Random, band: str) -> ds.ScoreClip:
+    """A second rendering of a training piece, slow (``S###``, 50-95 BPM) or fast (``F###``,
+    110-200 BPM), three in four on a sustained ensemble, no drums: the activation took the
+    passing eighths of slow legato pieces for beats (tracker F 0.3-0.6 on such held-out clips
+    below 75 BPM, 0.9 above), and trained on slow ones alone it halved fast quartets.
+    ``models.beat_train.split`` keeps these in training and drops any whose piece a validation
+    clip plays."""
+    lo_bpm, hi_bpm = TEMPO_BANDS[band]
+    curve = rng.choice(["steady", "steady", "rubato", "rubato", "accel", "rit", "fermata"])
+    if curve == "fermata" and "bach" not in source:
+        curve = "rubato"
+    if curve in ("accel", "rit"):
+        ratio = rng.uniform(1.2, 1.5)
+        lo = rng.uniform(lo_bpm, hi_bpm / ratio)
+        bpm = (lo, lo * ratio) if curve == "accel" else (lo * ratio, lo)
+    else:
+        bpm = (rng.uniform(lo_bpm, hi_bpm),)
+    ensemble = (rng.choice(LEGATO_ENSEMBLES) if rng.random() < 0.75
+                else rng.choice(sorted(ds.ENSEMBLES)))
+    return ds.ScoreClip(f"{band}{i:03d}_{source.replace('/', '-')}_{ensemble}_{curve}", source,
+                        curve, bpm, ensemble, depth=rng.uniform(0.06, 0.2), seed=i)
+
+
 def drum_track(beats, rng: random.Random, only: bool):
     """A GM drum part (channel 10) on the beat grid: kick, snare, hats, some syncopation."""
     import mido
@@ -137,11 +165,11 @@ def targets(beats, n_frames: int, latency_sec: float) -> np.ndarray:
 
 
 def build(job) -> str:
-    i, source = job
+    i, source, band = job
     from engine.listen.onset import LogSpectrum
 
-    rng = random.Random(zlib.crc32(f"{i}:{source}".encode()))
-    clip = random_clip(i, source, rng)
+    rng = random.Random(zlib.crc32(f"{band}{i}:{source}".encode()))
+    clip = legato_clip(i, source, rng, band) if band else random_clip(i, source, rng)
     out = OUT / f"{clip.name}.npz"
     if out.exists():
         return f"{clip.name}: kept"
@@ -149,7 +177,7 @@ def build(job) -> str:
         mid, beats, entry = ds.build_score_clip(clip, min_sec=10.0)
     except Exception as exc:  # noqa: BLE001 - a piece this recipe cannot use: say so, go on
         return f"{clip.name}: skipped ({exc})"
-    drums = rng.random() < 0.35
+    drums = not band and rng.random() < 0.35
     only = drums and rng.random() < 0.3
     if only:
         del mid.tracks[1:]
@@ -181,6 +209,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=420)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--legato", type=int, default=0,
+                    help="instead: N slow and N fast renderings (legato_clip) of candidate pieces")
     ap.add_argument("--more", action="store_true",
                     help="then the pieces of candidates(more=True) not chosen yet (numbered on)")
     args = ap.parse_args(argv)
@@ -196,6 +226,15 @@ def main(argv=None) -> int:
     rng.shuffle(tunes)
     n_tunes = int(args.n * 0.4)  # many are jigs in 6/8, which the recipe skips
     chosen = other + tunes[:n_tunes] + bach[:max(0, args.n - n_tunes - len(other))]
+    if args.legato:  # other renderings of the candidate pieces, slow or fast, mostly legato
+        pieces = sorted(set(candidates(more=True)))
+        assert not dev & set(pieces), "training pieces overlap the development set"
+        rng.shuffle(pieces)
+        jobs = [(i, p, band) for band in TEMPO_BANDS for i, p in enumerate(pieces[:args.legato])]
+        with Pool(args.jobs) as p:
+            for line in p.imap_unordered(build, jobs):
+                print(line, flush=True)
+        return 0
     if args.more:  # appended, so the first clips keep their numbers (and cached files)
         extra = sorted(set(candidates(more=True)) - set(pool))
         assert not dev & set(extra), "training pieces overlap the development set"
@@ -203,7 +242,7 @@ def main(argv=None) -> int:
     print(f"{len(pool)} candidate pieces ({len(bach)} Bach, {len(tunes)} fiddle tunes, "
           f"{len(other)} other); building {len(chosen)}")
     with Pool(args.jobs) as p:
-        for line in p.imap_unordered(build, list(enumerate(chosen))):
+        for line in p.imap_unordered(build, [(i, c, "") for i, c in enumerate(chosen)]):
             print(line, flush=True)
     return 0
 

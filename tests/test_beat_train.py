@@ -63,3 +63,24 @@ def test_noise_windows_carry_no_beat_and_mixing_adds_energy():
     assert np.allclose(quiet, music, atol=1e-5)  # far below: unchanged
     loud = bt.add_noise(music, noises[0][:100], 0.0)
     assert np.all(loud >= music - 1e-6) and np.all(loud >= noises[0][:100] - 1e-6)
+
+
+def test_split_never_trains_on_a_validation_piece():
+    """Second renderings (S###/F###) stay out of validation, and one of a piece that a
+    validation clip plays is left out of training altogether."""
+    bt = _beat_train()
+    import zlib
+
+    names = [f"t{i:03d}_piece{i}" for i in range(60)]
+    val_names = [n for n in names if zlib.crc32(n.encode()) % 10 == 0]
+    assert val_names  # the hash puts some of 60 names in validation
+    val_piece = val_names[0].split("_")[1]
+    clips = [(n, None, None, {"source": n.split("_")[1]}) for n in names]
+    clips += [(f"S{i:03d}_x", None, None, {"source": f"piece{i}"}) for i in range(60)]
+    clips += [(f"F{i:03d}_x", None, None, {"source": f"piece{i}"}) for i in range(60)]
+    train, val = bt.split(clips)
+    assert [c[0] for c in val] == val_names
+    train_pieces = {c[3]["source"] for c in train}
+    assert val_piece not in train_pieces
+    assert not {c[3]["source"] for c in val} & train_pieces
+    assert len(train) == 180 - len(val_names) * 3  # each val piece: its S and F dropped too
