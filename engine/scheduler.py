@@ -18,6 +18,8 @@ import queue
 import threading
 from typing import Any
 
+import numpy as np
+
 from . import protocol
 from .events import NOTE_OFF, NOTE_ON
 from .faults import FAULTS
@@ -41,6 +43,9 @@ CMD_OUTPUT_BACK = "output_back"  # ... and is back: note-offs for it, then a har
 
 LATE_SEC = 0.001  # an event sent later than this counts in late_events
 PANIC_GAP_SEC = 0.1  # channel-wide all-notes-off at most this often
+# a lost output is noticed up to a supervisor poll (0.25 s) or an engine check later: the
+# note-offs sent this long before that are owed again (an extra note-off is harmless)
+OFF_MEMORY_SEC = 1.0
 
 
 class Scheduler:
@@ -72,6 +77,9 @@ class Scheduler:
         self._used_channels: set[int] = set()
         self._last_all_off_t_sec = float("-inf")
         self._owed: set[tuple[int, int]] = set()  # (channel, pitch) sounding when output died
+        # when each (channel, pitch) last got a note-off: one sent shortly before the loss was
+        # noticed may have gone into the dying port, and its note then hangs at the synth
+        self._off_t_sec = np.full((16, 128), -np.inf)
         self._thread: threading.Thread | None = None
         self.recent: collections.deque = collections.deque(maxlen=16)  # (role, pitch) sent
         # live: called with (thread name, exception) when the thread dies of an error (after
@@ -129,8 +137,12 @@ class Scheduler:
                 self.counters.midi_out_errors += 1
                 log.error("MIDI output reconnect failed: %s", exc)
         elif cmd == CMD_OUTPUT_LOST:
-            # their note-offs, due later, would go into the dead port: owe them
+            # their note-offs, due later, would go into the dead port: owe them; and those
+            # sent since the output may have died (the loss is noticed up to a poll later)
             channels, pitches = self.held.note_id.nonzero()
+            self._owed.update(zip(channels.tolist(), pitches.tolist()))
+            recent = self._off_t_sec > self.clock.now() - OFF_MEMORY_SEC
+            channels, pitches = recent.nonzero()
             self._owed.update(zip(channels.tolist(), pitches.tolist()))
         elif cmd == CMD_OUTPUT_BACK:
             self.pay_owed()
@@ -170,6 +182,7 @@ class Scheduler:
             channel, pitch, velocity, note_id, role, dur_sec = payload
             if self.held.on(channel, pitch, note_id):
                 self._send((NOTE_OFF | channel, pitch, 0))  # retrigger: end the old one first
+                self._off_t_sec[channel, pitch] = now
             self._send((NOTE_ON | channel, pitch, velocity))
             self._used_channels.add(channel)
             self.counters.notes_sent += 1
@@ -180,6 +193,7 @@ class Scheduler:
             channel, pitch, note_id = payload[:3]
             if self.held.off(channel, pitch, note_id):
                 self._send((NOTE_OFF | channel, pitch, 0))
+                self._off_t_sec[channel, pitch] = now
                 if len(payload) > 3 and self.osc_out is not None:
                     self.osc_out.send(protocol.NOTE, [payload[3], pitch, 0, 0.0])
         elif kind == RAW_EV:

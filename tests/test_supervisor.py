@@ -119,6 +119,28 @@ def test_loss_then_return_pays_the_owed_note_offs(rig):
     assert s.sched.held.count() == 0
 
 
+def test_a_note_off_sent_just_before_the_loss_was_noticed_is_paid_again(rig):
+    # the server dies at 2.5 s; the bass's note-off at 2.6 s goes into the dead port and the
+    # next note's note-on too; the loss is noticed at the next poll (2.7 s). The synth still
+    # sounds note 50: the new one must get its note-off, not only the engine's held note 48.
+    s = rig
+    s.sched.note(0.0, 2.6, 1, 50, 90, "bass")
+    s.sched.note(2.6, 10.0, 1, 48, 90, "bass")
+    s.sched.note(0.0, 0.1, 2, 64, 80, "chords")  # ended long before: owed nothing
+    s.sched.flush_until(2.65)
+    s.clock.advance_to(2.7)
+    s.watch.lost, s.watch.server_up = True, False
+    s.sup.poll()
+    s.sched.flush_until(2.7)
+    s.watch.server_up = True
+    n_before = len(s.out.sent)
+    s.sup.poll()
+    s.sched.flush_until(2.8)
+    paid = [m.data for m in s.out.sent[n_before:]]
+    assert (0x81, 50, 0) in paid and (0x81, 48, 0) in paid
+    assert (0x82, 64, 0) not in paid
+
+
 def test_a_port_that_cannot_reopen_yet_is_reported_and_the_rest_comes_back(rig):
     s = rig
     s.sched.note(0.0, 10.0, 1, 40, 90, "bass")
