@@ -11,7 +11,7 @@ frames are computed by the engine's own ``LogSpectrum`` at three input levels (0
 (not committed; ``--jobs 2`` takes about 5 minutes here).
 
     python bench/beats_trainset.py [--n 420] [--jobs 2] [--more]   # what is in the cache
-    python bench/beats_trainset.py --legato 650     # + slow and fast legato clips (S###, F###)
+    python bench/beats_trainset.py --legato 1586    # + slow and fast legato clips (S###, F###)
 """
 
 from __future__ import annotations

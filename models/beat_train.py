@@ -22,12 +22,14 @@ level (+-12 dB) and a smooth random EQ. ``--noise P`` makes a share P of the win
 noise (white, pink or brown) with no beat, ``--noise-mix P`` mixes such noise into a share P
 of the music windows (-40..-5 dB): before, the activation fired on noise and the tracker
 committed a beat every half second on it. The shipped weights were fine-tuned from the
-earlier ones in four runs (held-out clips, tracker F 0.873 -> 0.882 -> 0.888 -> 0.897 -> 0.902;
-legato without drums 0.744 -> 0.776 -> 0.790 -> 0.832 -> 0.837; checked with the tracker, not
-only the loss); the third added the slow and fast legato renderings of ``bench/beats_trainset.py
---legato`` (below 80 BPM the tracker had taken legato pieces at twice their tempo: F there
-0.56 -> 0.66 -> 0.69) and was exported from its last checkpoint (step 7900), the fourth
-continued it at a lower rate:
+earlier ones in five runs (held-out clips, tracker F 0.873 -> 0.882 -> 0.888 -> 0.897 -> 0.902
+-> 0.902; legato without drums 0.744 -> 0.776 -> 0.790 -> 0.832 -> 0.837 -> 0.851; checked with
+the tracker, not only the loss); the third added the slow and fast legato renderings of
+``bench/beats_trainset.py --legato`` (below 80 BPM the tracker had taken legato pieces at twice
+their tempo: F there 0.56 -> 0.66 -> 0.69 -> 0.72) and was exported from its last checkpoint
+(step 7900), the fourth continued it at a lower rate, the fifth with the renderings of all the
+candidate pieces (F tied, the legato and slow splits and meter better, downbeat F 0.577 ->
+0.547):
 
     python -m models.beat_train --from-json models/improv_beat.json --lr 1e-3 --cosine \
         --minutes 25 --offbeat-weight 4 --augment --out ob4.json
@@ -37,6 +39,9 @@ continued it at a lower rate:
     python -m models.beat_train --from-json nz.json --lr 7e-4 --cosine --minutes 25 \
         --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last --out leg.json
     python -m models.beat_train --from-json leg.json --lr 4e-4 --cosine --minutes 20 \
+        --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last --out leg2.json
+    python bench/beats_trainset.py --legato 1586
+    python -m models.beat_train --from-json leg2.json --lr 4e-4 --cosine --minutes 18 \
         --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last
 """
 
