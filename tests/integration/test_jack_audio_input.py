@@ -68,11 +68,13 @@ class BurstPlayer:
         self.signal = np.concatenate([np.zeros(int(LEAD_SEC * SR), np.float32), burst(),
                                       np.zeros(int(TAIL_SEC * SR), np.float32)])
         self.pos = 0
+        self.xruns = 0  # JACK's xruns seen while this client was active
         self.playing = threading.Event()
         self.client = jack.Client(name, no_start_server=True)
         assert self.client.samplerate == SR
         self.port = self.client.outports.register("out")
         self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
         self.client.activate()
 
     def connect(self, target: str) -> None:
@@ -85,6 +87,9 @@ class BurstPlayer:
             chunk = self.signal[self.pos:self.pos + frames]
             buf[:chunk.shape[0]] = chunk
             self.pos += frames
+
+    def _xrun(self, delayed_usecs: float) -> None:
+        self.xruns += 1
 
     def go(self) -> None:
         self.playing.set()
@@ -143,7 +148,9 @@ def audio_config(sd, client_name: str):
     })
 
 
-def test_audio_input_ring_receives_the_burst(sd, helpers):
+def record_burst(sd, helpers):
+    """Play the burst once into a fresh AudioInput; -> (blocks, first frames, ring drops,
+    JACK xruns during the take)."""
     from engine.io.audio import AudioInput
 
     audio = AudioInput(str(jack_input_device(sd)), SR, BLOCK, 0, LiveClock())
@@ -156,6 +163,7 @@ def test_audio_input_ring_receives_the_burst(sd, helpers):
         out = np.zeros(BLOCK, np.float32)
         while audio.ring.pop(out) is not None:  # whatever came before we play: discard
             pass
+        player.xruns = 0
         player.go()
         deadline = time.monotonic() + 15.0
         while time.monotonic() < deadline:
@@ -168,12 +176,25 @@ def test_audio_input_ring_receives_the_burst(sd, helpers):
             blocks.append(out.copy())
             firsts.append(meta[0])
         assert player.done(), "the JACK player did not get through its signal"
+        return blocks, firsts, audio.ring.dropped, player.xruns
     finally:
         if player is not None:
             player.close()
         audio.close()
 
-    assert audio.ring.dropped == 0
+
+def test_audio_input_ring_receives_the_burst(sd, helpers):
+    # An xrun of the (dummy-driver) server -- the shared machine stalled JACK's thread --
+    # makes JACK itself drop or repeat a period: not what this test is about. Such a take is
+    # played again, at most 3 times; every take must still keep the ring's counters clean.
+    for _take in range(3):
+        blocks, firsts, dropped, xruns = record_burst(sd, helpers)
+        assert dropped == 0
+        if xruns == 0:
+            break
+    else:
+        pytest.fail(f"JACK had xruns in each of 3 takes (last: {xruns})")
+
     assert len(blocks) > (BURST_SEC + TAIL_SEC) * SR / BLOCK
     # consecutive blocks, no gaps
     assert np.all(np.diff(firsts) == BLOCK), "blocks missing between callbacks"
