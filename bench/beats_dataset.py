@@ -37,6 +37,14 @@ scipy, soundfile (``pip install soundfile``), the ``fluidsynth`` program with
 
     python bench/beats_dataset.py [--out bench/data/beats] [--regenerate] [--only NAME ...]
     python bench/beats_dataset.py --check [--clicks DIR]   # the annotations against the audio
+    python bench/beats_dataset.py --test-set   # a TEST set: Sonic Pi's recorded loops only
+
+``--test-set`` builds ``bench/data/beats_test/`` by the same rule from other recorded loops:
+Debian's ``sonic-pi-samples`` (``/usr/share/sonic-pi/samples/loop_*.flac``: breaks, grooves,
+percussion) and lmms-common's bass/synth and latin loops (``samples/bassloops``,
+``samples/latin``): loops no part of improv was designed or tuned on, to check that what the
+development set says holds on other recordings (``python bench/beats.py --data
+bench/data/beats_test``).
 
 ``--check`` reports, per clip, how many beats fall on a note-on of the .mid and within 35 ms of
 an onset detected in the audio, the grid shift that fits the onsets best (must be ~0) and the
@@ -64,6 +72,13 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "data" / "beats"
 SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 LOOP_DIR = Path("/usr/share/lmms/samples/beats")
+# --test-set: other recorded loops (Sonic Pi's: the Amen break, a breakbeat, grooves; lmms's
+# bass/synth and latin loops), on which no choice in improv was made -- the development set's
+# loops informed the flux tracker and the gate
+TEST_OUT = ROOT / "bench" / "data" / "beats_test"
+TEST_LOOPS = ((Path("/usr/share/sonic-pi/samples"), "loop_*", "sonic-pi-samples"),
+              (Path("/usr/share/lmms/samples/bassloops"), "*", "lmms-common"),
+              (Path("/usr/share/lmms/samples/latin"), "*", "lmms-common"))
 
 SR = 44100  # every WAV written here
 CLIP_SEC = 30.0  # music length of a clip (a piece must give at least 25 s)
@@ -520,6 +535,8 @@ def acf_period(r: np.ndarray, fps: float, lag0: float) -> float | None:
         lags.append(i + (0.5 * (a - d) / den if den != 0 else 0.0))
         ms.append(m)
         m += 1
+    if not lags:  # the window ran off the pass before any peak (a loop of one beat)
+        return None
     lags_a, ms_a = np.asarray(lags), np.asarray(ms, dtype=float)
     return float(np.sum(ms_a * lags_a) / np.sum(ms_a * ms_a)) / fps
 
@@ -584,10 +601,14 @@ def read_audio_mono(path: Path) -> np.ndarray:
     return x
 
 
+def loop_name(path: Path) -> str:
+    return f"loop_{path.stem.removeprefix('loop_')}"  # Sonic Pi's files are loop_*.flac
+
+
 def build_loop(path: Path) -> tuple[np.ndarray | None, list, dict]:
     x = read_audio_mono(path)
     info = analyse_loop(x, SR)
-    name = f"loop_{path.stem}"
+    name = loop_name(path)
     entry = {"name": name, "kind": "loop", "tempo_curve": "steady",
              "source": f"lmms-common: {path}", "programs": [], "midi": None,
              "beats": f"{name}.beats", "audio": f"audio/{name}.wav", **info}
@@ -714,11 +735,18 @@ def main(argv=None) -> int:
                     help="rewrite .mid/.beats from the corpus even if they exist")
     ap.add_argument("--only", nargs="*", default=None, help="clip names to build")
     ap.add_argument("--no-loops", action="store_true")
+    ap.add_argument("--test-set", action="store_true",
+                    help=f"other recorded loops only (a test set), into {TEST_OUT}")
     ap.add_argument("--check", action="store_true",
                     help="do not build: report how the beats sit on the audio's onsets")
     ap.add_argument("--clicks", type=Path, default=None,
                     help="with --check: also write each clip with a click on every beat here")
     args = ap.parse_args(argv)
+    loop_sets, scores = ((LOOP_DIR, "*", "lmms-common"),), SCORES
+    if args.test_set:
+        loop_sets, scores = TEST_LOOPS, ()
+        if args.out == DEFAULT_OUT:
+            args.out = TEST_OUT
     out: Path = args.out
     if args.check:
         return check(out, args.clicks)
@@ -736,7 +764,7 @@ def main(argv=None) -> int:
         old = {c["name"]: c for c in json.loads(manifest_path.read_text())["clips"]}
 
     entries, skipped = [], []
-    for clip in SCORES:
+    for clip in scores:
         if args.only and clip.name not in args.only:
             if clip.name in old:
                 entries.append(old[clip.name])
@@ -763,13 +791,15 @@ def main(argv=None) -> int:
         entries += [e for e in old.values() if e["kind"] == "loop"]
         skipped += old_skipped
     else:
-        if not LOOP_DIR.is_dir():
-            print(f"{LOOP_DIR} is missing: apt-get install lmms-common (or pass --no-loops)")
-            return 2
-        for path in sorted(LOOP_DIR.iterdir()):
+        for loop_dir, _, package in loop_sets:
+            if not loop_dir.is_dir():
+                print(f"{loop_dir} is missing: apt-get install {package} (or pass --no-loops)")
+                return 2
+        paths = [p for d, pattern, _ in loop_sets for p in sorted(d.glob(pattern))]
+        for path in paths:
             if path.suffix.lower() not in (".ogg", ".wav", ".flac"):
                 continue
-            name = f"loop_{path.stem}"
+            name = loop_name(path)
             if args.only and name not in args.only:
                 if name in old:
                     entries.append(old[name])
@@ -797,7 +827,9 @@ def main(argv=None) -> int:
                   f"{entry['start_onset']}")
 
     manifest = {
-        "about": "improv beat-tracking development set; built by bench/beats_dataset.py",
+        "about": ("improv beat-tracking " + ("TEST set (other recorded loops)" if args.test_set
+                                             else "development set")
+                  + "; built by bench/beats_dataset.py"),
         "samplerate": SR,
         "beats_format": "t_sec<TAB>position in bar (1 = downbeat)",
         "clips": entries,
