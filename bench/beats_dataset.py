@@ -567,7 +567,7 @@ def analyse_loop(x: np.ndarray, sr: int) -> dict:
     out = {"loop_sec": round(length, 6),
            "candidates": [(n, round(b, 2), round(a, 3)) for n, b, a in cands]}
     # does the loop start on an onset? (loops are cut at a downbeat; reported, not enforced)
-    out["start_onset"] = round(float(env[:3].max() / np.percentile(env, 95)), 2)
+    out["start_onset"] = round(float(env[:3].max() / max(np.percentile(env, 95), 1e-12)), 2)
     if not shown:
         return {**out, "ok": False, "why": "no beat period at 60..200 BPM shows in the "
                                            f"autocorrelation (>= {ACF_MIN})"}
