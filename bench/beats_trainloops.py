@@ -22,11 +22,9 @@ Writes ``models/cache/beats_train/L###_<style>_<curve>.npz`` in the training set
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import sys
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
@@ -180,20 +178,9 @@ def render(i: int) -> str:
                     hit("hat", t0 + k3 * (t1 - t0) / 3, rng.uniform(0.5, 0.9))
     x = colour(x, random.Random(5000 + i))
     x /= max(1.0, float(np.max(np.abs(x))) / 0.9)
-    from engine.listen.onset import LogSpectrum
-
-    feats = []
-    for g in ts.GAINS_DB:
-        spec = LogSpectrum(SR, fps=ts.FPS)
-        y = x * np.float32(10 ** (g / 20))
-        feats.append(np.concatenate([spec.process(y[j:j + 4096]).copy()
-                                     for j in range(0, len(y), 4096)]))
-    tgt = ts.targets(beats, len(feats[0]), spec.latency_sec)
-    np.savez_compressed(out, feats=np.stack(feats).astype(np.float16), targets=tgt,
-                        info=json.dumps({"source": f"lmms one-shots, {style}", "curve": curve,
-                                         "bpm": [bpm0], "ensemble": "drums", "drums": True,
-                                         "drums_only": True,
-                                         "meter": f"{beats_per_bar}/4"}))
+    ts.save_clip(out, x, SR, beats, {"source": f"lmms one-shots, {style}", "curve": curve,
+                                     "bpm": [bpm0], "ensemble": "drums", "drums": True,
+                                     "drums_only": True, "meter": f"{beats_per_bar}/4"})
     return f"{name}: {len(beats)} beats, kit {sorted(kit)}"
 
 
@@ -204,10 +191,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not DRUMS.is_dir():
         sys.exit(f"{DRUMS} is missing: apt-get install lmms-common")
-    ts.OUT.mkdir(parents=True, exist_ok=True)
-    with Pool(args.jobs) as p:
-        for line in p.imap_unordered(render, range(args.n)):
-            print(line, flush=True)
+    ts.run_jobs(render, range(args.n), args.jobs)
     return 0
 
 

@@ -166,7 +166,6 @@ def targets(beats, n_frames: int, latency_sec: float) -> np.ndarray:
 
 def build(job) -> str:
     i, source, band = job
-    from engine.listen.onset import LogSpectrum
 
     rng = random.Random(zlib.crc32(f"{band}{i}:{source}".encode()))
     clip = legato_clip(i, source, rng, band) if band else random_clip(i, source, rng)
@@ -190,6 +189,28 @@ def build(job) -> str:
         import soundfile as sf
 
         x, sr = sf.read(wpath, dtype="float32")
+    meter = entry["meter"] if isinstance(entry["meter"], str) else entry["meter"][0]
+    n_frames = save_clip(out, x, sr, beats, {"source": source, "curve": clip.curve,
+                                             "bpm": list(clip.bpm), "ensemble": clip.ensemble,
+                                             "drums": drums, "drums_only": only, "meter": meter})
+    return f"{clip.name}: {len(beats)} beats, {n_frames} frames, drums={drums} only={only}"
+
+
+def run_jobs(fn, jobs, processes: int) -> None:
+    """``fn(job)`` for every job in ``processes`` worker processes, printing what each says,
+    into ``OUT``."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    with Pool(processes) as p:
+        for line in p.imap_unordered(fn, jobs):
+            print(line, flush=True)
+
+
+def save_clip(out: Path, x: np.ndarray, sr: int, beats, info: dict) -> int:
+    """Write one training clip: the ``LogSpectrum`` bands of ``x`` at each input level of
+    ``GAINS_DB`` (float16), the beat/downbeat targets of ``beats`` ((t_sec, position in bar)
+    pairs) and ``info``. Returns the number of frames."""
+    from engine.listen.onset import LogSpectrum
+
     feats = []
     for g in GAINS_DB:
         spec = LogSpectrum(sr, fps=FPS)
@@ -197,12 +218,9 @@ def build(job) -> str:
         frames = [spec.process(y[j:j + 4096]).copy() for j in range(0, len(y), 4096)]
         feats.append(np.concatenate(frames))
     tgt = targets(beats, len(feats[0]), spec.latency_sec)
-    meter = entry["meter"] if isinstance(entry["meter"], str) else entry["meter"][0]
     np.savez_compressed(out, feats=np.stack(feats).astype(np.float16), targets=tgt,
-                        info=json.dumps({"source": source, "curve": clip.curve,
-                                         "bpm": list(clip.bpm), "ensemble": clip.ensemble,
-                                         "drums": drums, "drums_only": only, "meter": meter}))
-    return f"{clip.name}: {len(beats)} beats, {len(tgt)} frames, drums={drums} only={only}"
+                        info=json.dumps(info))
+    return len(tgt)
 
 
 def main(argv=None) -> int:
