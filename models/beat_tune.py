@@ -6,8 +6,9 @@ TRAINING set (never the development set, which ``bench/beats.py`` then scores on
 Runs the exported model (the runtime's numba code, not torch) and the causal tracker over the
 validation clips' band frames at every input level, and prints F (+-70 ms), tempo-changing F,
 F on legato ensembles without drums (where the activation used to take the eighths for
-beats) and on those below 80 BPM, meter accuracy (3 vs 4) and downbeat F, for the default
-settings or a small grid around them.
+beats) and on those below 80 BPM, on the generated accompaniment textures
+(``bench/beats_trainaccomp.py``, if rendered) and on all the other clips, meter accuracy
+(3 vs 4) and downbeat F, for the default settings or a small grid around them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ LEGATO = {"organ", "strings", "quartet", "woodwinds", "choir", "brass", "trio"}
 def run(acts, params: dict):
     import mir_eval
 
-    fs, fch, fleg, fslow, meter_ok, dfs = [], [], [], [], [], []
+    fs, fch, fleg, fslow, meter_ok, dfs, facc = [], [], [], [], [], [], []
     for act, tgt, info in acts:
         tr = learned_tracker(FPS, **params)
         mt = MeterTracker()
@@ -56,6 +57,8 @@ def run(acts, params: dict):
             dfs.append(mir_eval.beat.f_measure(mir_eval.beat.trim_beats(ref_d),
                                                mir_eval.beat.trim_beats(np.array(downs))))
         fs.append(f)
+        if str(info.get("source", "")).startswith("generated"):
+            facc.append(f)  # bench/beats_trainaccomp.py's accompaniment textures
         if info["curve"] != "steady":
             fch.append(f)
         if info.get("ensemble") in LEGATO and not info.get("drums"):
@@ -67,6 +70,8 @@ def run(acts, params: dict):
     return {"f": np.mean(fs), "f_changing": np.mean(fch),
             "f_legato_no_drums": np.mean(fleg) if fleg else float("nan"),
             "f_slow_legato": np.mean(fslow) if fslow else float("nan"),
+            "f_accompaniment": np.mean(facc) if facc else float("nan"),
+            "f_not_accompaniment": (np.sum(fs) - np.sum(facc)) / max(1, len(fs) - len(facc)),
             "meter": np.mean(meter_ok),
             "downbeat_f": np.mean(dfs)}
 
