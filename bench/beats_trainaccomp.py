@@ -134,7 +134,9 @@ def melody(rng: random.Random, bars: list[int], meter: int, key: int, scale: tup
     return notes
 
 
-def render(i: int) -> str:
+def make_clip(i: int):
+    """Clip ``i`` as MIDI: -> (name, mido.MidiFile, beats [(t_sec, position in bar)],
+    end_sec, info). Deterministic in ``i``."""
     import mido
 
     rng = random.Random(31000 + i)
@@ -144,9 +146,6 @@ def render(i: int) -> str:
     bpm0 = rng.uniform(60.0, 180.0) if texture not in ("alberti", "arpeggio") else \
         rng.uniform(60.0, 130.0)
     name = f"A{i:03d}_{texture}_{curve}_{int(bpm0)}"
-    out = ts.OUT / f"{name}.npz"
-    if out.exists():
-        return f"{name}: kept"
     n_beats = int(CLIP_SEC * bpm0 / 60.0) + 4
     n_bars = n_beats // meter + 1
     n_beats = n_bars * meter
@@ -216,19 +215,27 @@ def render(i: int) -> str:
         track.append(mido.Message("control_change", channel=ch, control=123, value=0,
                                   time=max(0, int(end_sec * ds.TICKS_PER_SEC) - now)))
         now = max(now, int(end_sec * ds.TICKS_PER_SEC))
+    mid.tracks.append(track)
+    info = {"source": f"generated {texture}", "curve": curve, "bpm": [bpm0],
+            "ensemble": f"keys{acc_prog}", "drums": False, "drums_only": False,
+            "meter": f"{meter}/4", "melody": has_melody}
+    return name, mid, beats, end_sec, info
+
+
+def render(i: int) -> str:
+    name, mid, beats, end_sec, info = make_clip(i)
+    out = ts.OUT / f"{name}.npz"
+    if out.exists():
+        return f"{name}: kept"
     with tempfile.TemporaryDirectory() as tmp:
         mpath, wpath = Path(tmp) / "a.mid", Path(tmp) / "a.wav"
-        mid.tracks.append(track)
         mid.save(mpath)
         ds.render_midi(mpath, wpath, end_sec + 1.0, ds.SF2)
         import soundfile as sf
 
         x, sr = sf.read(wpath, dtype="float32")
-    ts.save_clip(out, x, sr, beats, {"source": f"generated {texture}", "curve": curve,
-                                     "bpm": [bpm0], "ensemble": f"keys{acc_prog}",
-                                     "drums": False, "drums_only": False,
-                                     "meter": f"{meter}/4", "melody": has_melody})
-    return f"{name}: {len(beats)} beats, program {acc_prog}, melody {has_melody}"
+    ts.save_clip(out, x, sr, beats, info)
+    return f"{name}: {len(beats)} beats, {info['ensemble']}, melody {info['melody']}"
 
 
 def main(argv=None) -> int:
