@@ -9,8 +9,8 @@ Two MIDI sets, written to ``models/cache/midi_tune/`` (not committed; ~20 s to b
   ``bench/beats_trainaccomp.py`` (stride, oom-pah, waltz, Alberti, ...), the texture the
   pieces seldom have.
 
-Each MIDI file goes through the live listener note by note (``engine.listen.track``'s
-clock mode), with the tracker given; F (+-70 ms), CMLt and AMLt per set, and the paired
+Each MIDI file goes through the live listener note by note (``engine.listen.track.
+beats_of_midi``), with the tracker given; F (+-70 ms), CMLt and AMLt per set, and the paired
 difference against the flux tracker's settings with a bootstrap 95 % interval.
 
     python bench/midi_tune.py            # engine.listen.beat.midi_tracker vs the flux's
@@ -70,37 +70,16 @@ def build(jobs: int) -> None:
         ds.write_beats(OUT / "accomp" / f"{name}.beats", beats)
 
 
-def beats_of(path: Path, make_tracker) -> np.ndarray:
-    """engine.listen.track.beats_of_midi with the listener's tracker replaced."""
-    from engine.events import is_note_on
-    from engine.io.files import read_midi
-    from engine.listen.listener import Listener
-    from engine.listen.track import FPS
-
-    events, _ = read_midi(str(path))
-    listener = Listener()
-    listener.tracker = make_tracker()
-    beats: list[float] = []
-    for e in events:
-        if is_note_on(e.data):
-            listener.advance(e.t_sec)
-            beats.extend(listener.take_beats())
-            listener.note_on(e.t_sec, e.data[2], e.data[1])
-    last = events[-1].t_sec if events else 0.0
-    for k in range(int(last * FPS), int((last + 1.0) * FPS) + 1):
-        listener.advance(k / FPS)
-        beats.extend(listener.take_beats())
-    return np.array(beats)
-
-
 def scores(path: Path, make_tracker) -> tuple[float, float, float]:
     import mir_eval
+
+    from engine.listen.track import beats_of_midi
 
     ref = ds.read_beats(path.with_suffix(".beats"))[:, 0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         r = mir_eval.beat.trim_beats(ref)
-        e = mir_eval.beat.trim_beats(beats_of(path, make_tracker))
+        e = mir_eval.beat.trim_beats(beats_of_midi(str(path), tracker=make_tracker()))
         cont = mir_eval.beat.continuity(r, e)
         return mir_eval.beat.f_measure(r, e), cont[1], cont[3]
 

@@ -54,16 +54,20 @@ def onsets_of_audio(samples: np.ndarray, samplerate: int, block: int = BLOCK,
     return np.array(onsets)
 
 
-def beats_of_midi(path: str, with_positions: bool = False, meter_weights=None):
+def beats_of_midi(path: str, with_positions: bool = False, meter_weights=None, tracker=None):
     """Beats (s) as the live listener commits them from a MIDI file's note-ons (velocity-
     weighted impulses, FPS frames/s; the listener's frame grid starts at the first note), each
     note given to it at its time; with ``with_positions`` also each beat's position in the
-    bar (from the notes' accents, bass notes and harmony; 0 = not known yet)."""
+    bar (from the notes' accents, bass notes and harmony; 0 = not known yet). ``tracker``:
+    another ``BeatTracker`` in place of the listener's own (bench/midi_tune.py)."""
     from ..events import is_note_on
     from ..io.files import read_midi
 
     events, _ = read_midi(path)
     listener = Listener(meter_weights=meter_weights)
+    if tracker is not None:
+        tracker.reset()
+        listener.tracker = tracker
     beats, positions = [], []
 
     def advance(now: float) -> None:
