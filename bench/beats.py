@@ -374,7 +374,7 @@ def ensure_dataset(data: Path) -> dict:
     if missing:
         print(f"building the dataset in {data} (bench/beats_dataset.py) ...", flush=True)
         cmd = [sys.executable, str(ROOT / "bench" / "beats_dataset.py"), "--out", str(data)]
-        if data.name == "beats_test":  # the test set: Sonic Pi's recorded loops only
+        if data.name == "beats_test":  # the test set of other recorded loops
             cmd.append("--test-set")
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return json.loads(manifest_path.read_text())
