@@ -62,13 +62,11 @@ def midi_clips(n: int, out: Path) -> list[tuple[Path, np.ndarray, str]]:
 def audio_beats(bands: np.ndarray, weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The listener's flux path on stored band frames: (beat frame times, positions, t)."""
     from engine.listen.accent import BeatAccents
-    from engine.listen.beat import BeatTracker
     from engine.listen.listener import Listener
     from engine.listen.onset import LogSpectrum, _flux
 
     spec = LogSpectrum(44100)
     listener = Listener()  # clock mode: no detector; the flux path is driven by hand here
-    listener.tracker = BeatTracker(fps=50)  # the flux's tracker (clock mode has the MIDI one)
     listener.accents = BeatAccents(spec.band_hz, weights=weights)
     prev = np.zeros(bands.shape[1], dtype=np.float32)
     n_low = int(np.sum(spec.band_hz < 1000.0))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.listen.activation import DEFAULT_MODEL, BeatActivation
-from engine.listen.beat import BeatTracker, learned_tracker, midi_tracker
+from engine.listen.beat import BeatTracker, learned_tracker
 from engine.listen.listener import Listener
 from engine.listen.meter import MeterTracker
 from engine.listen.onset import LogSpectrum, OnsetDetector
@@ -365,13 +365,3 @@ def test_auto_listener_switches_when_the_drums_come_in():
     assert np.array_equal(runs[0], runs[1])
     late = runs[0][runs[0] > 44.0]
     assert len(late) > 10 and np.allclose(np.diff(late), 0.6, atol=0.021)
-
-
-def test_a_midi_only_listener_tracks_with_the_midi_settings_and_audio_with_the_flux_ones():
-    """The MIDI path has observation weights of its own (bench/midi_tune.py); the audio flux
-    path keeps the flux tracker's."""
-    midi, flux = midi_tracker(), BeatTracker()
-    assert not np.array_equal(midi.weight, flux.weight)
-    assert np.array_equal(Listener().tracker.weight, midi.weight)
-    assert np.array_equal(Listener(44100).tracker.weight, flux.weight)
-    assert np.array_equal(Listener(44100).tracker.tempo_w, flux.tempo_w)

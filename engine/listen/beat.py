@@ -257,15 +257,3 @@ def learned_tracker(fps: int = 50, **overrides) -> BeatTracker:
                   transition_lambda=30.0, prior_octaves=0.6)
     params.update(overrides)
     return BeatTracker(fps=fps, **params)
-
-
-def midi_tracker(fps: int = 50, **overrides) -> BeatTracker:
-    """The tracker set for a MIDI player's note-on impulses: off-beat onsets likelier only at
-    the half beat (quarters 0.1, elsewhere 0.05, against the flux's 0.2) and a wider tempo
-    prior. Chosen by ``bench/midi_tune.py`` on held-out material -- 266 music21 pieces and 300
-    generated accompaniments, never the development set -- where F went 0.788 -> 0.834 and
-    0.607 -> 0.671 (on the development set's 24 MIDI clips 0.818 -> 0.793: not significant,
-    and those were the settings chosen there)."""
-    params = dict(onset_p=(1.0, 0.3, 0.1, 0.05), prior_octaves=0.8)
-    params.update(overrides)
-    return BeatTracker(fps=fps, **params)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .accent import MIDI_WEIGHTS, WEIGHTS, BeatAccents
 from .activation import BeatActivation, ModelFileError
-from .beat import BeatTracker, OnsetLevel, learned_tracker, midi_tracker
+from .beat import BeatTracker, OnsetLevel, learned_tracker
 from .gate_source import SourceGate
 from .meter import MeterTracker
 from .onset import OnsetDetector
@@ -39,9 +39,7 @@ class Listener:
                 self.activation = BeatActivation(beat_model)
             except ModelFileError as exc:
                 self.model_error = f"{exc}; tracking beats on the spectral flux"
-        # audio: the learned activation's tracker or the flux's; MIDI only: the impulses'
-        self.tracker = (learned_tracker(FPS) if self.activation else
-                        BeatTracker(fps=FPS) if samplerate else midi_tracker(FPS))
+        self.tracker = learned_tracker(FPS) if self.activation else BeatTracker(fps=FPS)
         # auto: the flux's tracker and the learned one run side by side until the gate has
         # heard enough to choose (gate_source.py); then only the chosen one
         self.auto = auto and self.activation is not None
