@@ -62,7 +62,7 @@ def build_piece(job) -> str:
     return clip.name
 
 
-def build(jobs: int) -> None:
+def build(processes: int) -> None:
     import beats_trainaccomp as ta
     import beats_trainset as ts
 
@@ -73,10 +73,10 @@ def build(jobs: int) -> None:
     random.Random(1).shuffle(pieces)
     from multiprocessing import Pool
 
-    with Pool(jobs) as p:
-        jobs = [(i, src, "pieces") for i, src in enumerate(pieces[:N_PIECES])]
-        jobs += [(i, src, "fresh") for i, src in enumerate(pieces[N_PIECES:2 * N_PIECES],
-                                                             start=N_PIECES)]
+    jobs = [(i, src, "pieces") for i, src in enumerate(pieces[:N_PIECES])]
+    jobs += [(i, src, "fresh") for i, src in enumerate(pieces[N_PIECES:2 * N_PIECES],
+                                                         start=N_PIECES)]
+    with Pool(processes) as p:
         list(p.imap_unordered(build_piece, jobs))
     for i in range(N_ACCOMP):
         name, mid, beats, _, _ = ta.make_clip(i)
