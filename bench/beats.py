@@ -73,7 +73,7 @@ DATA = ROOT / "bench" / "data" / "beats"
 F_WINDOW_SEC = 0.07
 TRIM_SEC = 5.0
 CHANGING = ("rubato", "accel", "rit", "fermata")
-GROUPS = (("loop", "loops"), ("steady", "score steady"), ("rubato", "rubato"),
+GROUPS = (("loop", "loops"), ("song", "songs"), ("steady", "score steady"), ("rubato", "rubato"),
           ("accel", "accel"), ("rit", "rit"), ("fermata", "fermata"))
 
 
@@ -445,7 +445,7 @@ def mean(rows, key, pick=lambda r: True):
 
 
 def group_of(row) -> str:
-    return "loop" if row["kind"] == "loop" else row["tempo_curve"]
+    return row["kind"] if row["kind"] in ("loop", "song") else row["tempo_curve"]
 
 
 def print_tables(results: dict[str, list[dict]], labels: dict[str, str], title: str) -> None:

@@ -605,12 +605,12 @@ def loop_name(path: Path) -> str:
     return f"loop_{path.stem.removeprefix('loop_')}"  # Sonic Pi's files are loop_*.flac
 
 
-def build_loop(path: Path) -> tuple[np.ndarray | None, list, dict]:
+def build_loop(path: Path, package: str = "lmms-common") -> tuple[np.ndarray | None, list, dict]:
     x = read_audio_mono(path)
     info = analyse_loop(x, SR)
     name = loop_name(path)
     entry = {"name": name, "kind": "loop", "tempo_curve": "steady",
-             "source": f"lmms-common: {path}", "programs": [], "midi": None,
+             "source": f"{package}: {path}", "programs": [], "midi": None,
              "beats": f"{name}.beats", "audio": f"audio/{name}.wav", **info}
     if not info["ok"]:
         return None, [], entry
@@ -795,8 +795,8 @@ def main(argv=None) -> int:
             if not loop_dir.is_dir():
                 print(f"{loop_dir} is missing: apt-get install {package} (or pass --no-loops)")
                 return 2
-        paths = [p for d, pattern, _ in loop_sets for p in sorted(d.glob(pattern))]
-        for path in paths:
+        paths = [(p, pkg) for d, pattern, pkg in loop_sets for p in sorted(d.glob(pattern))]
+        for path, package in paths:
             if path.suffix.lower() not in (".ogg", ".wav", ".flac"):
                 continue
             name = loop_name(path)
@@ -804,7 +804,7 @@ def main(argv=None) -> int:
                 if name in old:
                     entries.append(old[name])
                 continue
-            y, beats, entry = build_loop(path)
+            y, beats, entry = build_loop(path, package)
             if y is None:
                 print(f"{name:40s} SKIPPED: {entry['why']}  (candidates N, BPM, acf: "
                       f"{entry['candidates']})")

@@ -331,7 +331,7 @@ def main(argv=None) -> int:
                 "train_clips": len(train), "val_clips": len(val), "fine_tuned_from": base,
                 "data": "bench/beats_trainset.py (music21 pieces not in the dev set, and "
                         "--legato renderings) + bench/beats_trainloops.py (loops from lmms "
-                        "one-shots)",
+                        "one-shots) + bench/beats_trainlmms.py (LMMS demo songs)",
                 "offbeat_weight": args.offbeat_weight, "augment": args.augment,
                 "noise": args.noise, "noise_mix": args.noise_mix}
 
