@@ -16,7 +16,7 @@ decoders
 - ``improv``: improv's ``BeatTracker`` as the engine sets it for a beat probability
   (``learned_tracker``), with the "still hearing something" threshold at 0.05 instead of 0.3
   (madmom's activation is low: at 0.3 most of its beats count as silence). The flux goes to
-  the flux tracker the engine runs (``BeatTracker()`` on the raw flux) instead: the tracker
+  the flux tracker the engine runs (``flux_tracker()`` on the raw flux) instead: the tracker
   for probabilities expects no activation at all off the beat.
 
     python bench/beats_swap.py      # needs madmom, like bench/beats.py (see its docstring)
@@ -85,7 +85,7 @@ def main() -> int:
         sys.exit(f"madmom: {reason}")
     from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
 
-    from engine.listen.beat import BeatTracker, learned_tracker
+    from engine.listen.beat import flux_tracker, learned_tracker
 
     rnn = RNNBeatProcessor(online=True, origin="online", fps=100)
     clips = bb.ensure_dataset(bb.DATA)["clips"]
@@ -105,7 +105,7 @@ def main() -> int:
             if name != "flux":  # the flux is a strength, not a probability: its own tracker
                 est = decode_improv(act, lat, learned_tracker(FPS, onset_threshold=0.05))
                 rows.setdefault((name, "improv"), []).append((bb.score(ref, est)["f"], changing))
-        est = decode_improv(flux, lat, BeatTracker(fps=FPS))
+        est = decode_improv(flux, lat, flux_tracker(FPS))
         rows.setdefault(("flux", "improv flux tracker"), []).append(
             (bb.score(ref, est)["f"], changing))
         print(f"{clip['name']}: done", file=sys.stderr, flush=True)

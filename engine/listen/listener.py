@@ -19,7 +19,7 @@ import numpy as np
 
 from .accent import MIDI_WEIGHTS, WEIGHTS, BeatAccents
 from .activation import BeatActivation, ModelFileError
-from .beat import BeatTracker, OnsetLevel, learned_tracker
+from .beat import BeatTracker, OnsetLevel, flux_tracker, learned_tracker
 from .gate_source import SourceGate
 from .meter import MeterTracker
 from .onset import OnsetDetector
@@ -39,13 +39,15 @@ class Listener:
                 self.activation = BeatActivation(beat_model)
             except ModelFileError as exc:
                 self.model_error = f"{exc}; tracking beats on the spectral flux"
-        self.tracker = learned_tracker(FPS) if self.activation else BeatTracker(fps=FPS)
+        # audio: the flux's tracker (flux_tracker); MIDI: BeatTracker's defaults
+        new_flux = (lambda: flux_tracker(FPS)) if samplerate else (lambda: BeatTracker(fps=FPS))
+        self.tracker = learned_tracker(FPS) if self.activation else new_flux()
         # auto: the flux's tracker and the learned one run side by side until the gate has
         # heard enough to choose (gate_source.py); then only the chosen one
         self.auto = auto and self.activation is not None
         self.gate = SourceGate()
         if self.auto:
-            self.learned_tracker, self.flux_tracker = self.tracker, BeatTracker(fps=FPS)
+            self.learned_tracker, self.flux_tracker = self.tracker, new_flux()
             self.tracker = self.flux_tracker
         self.meter = MeterTracker()
         # the meter's cues (``meter_weights``: another weighting, for bench/meter_weights.py)
