@@ -29,7 +29,8 @@ the tracker, not only the loss); the third added the slow and fast legato render
 their tempo: F there 0.56 -> 0.66 -> 0.69 -> 0.72) and was exported from its last checkpoint
 (step 7900), the fourth continued it at a lower rate, the fifth with the renderings of all the
 candidate pieces (F tied, the legato and slow splits and meter better, downbeat F 0.577 ->
-0.547):
+0.547); the sixth added LMMS's demo songs (held-out rendered clips 0.902 -> 0.907, held-out
+LMMS segments 0.863 -> 0.943; see the README for the songs sets):
 
     python -m models.beat_train --from-json models/improv_beat.json --lr 1e-3 --cosine \
         --minutes 25 --offbeat-weight 4 --augment --out ob4.json
@@ -42,6 +43,9 @@ candidate pieces (F tied, the legato and slow splits and meter better, downbeat 
         --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last --out leg2.json
     python bench/beats_trainset.py --legato 1586
     python -m models.beat_train --from-json leg2.json --lr 4e-4 --cosine --minutes 18 \
+        --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last --out leg3.json
+    python bench/beats_trainlmms.py        # the sixth: LMMS demo songs (produced music)
+    python -m models.beat_train --from-json leg3.json --lr 5e-4 --cosine --minutes 25 \
         --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last
 """
 
@@ -293,6 +297,9 @@ def main(argv=None) -> int:
     ap.add_argument("--last", action="store_true",
                     help="export the weights of the last step, not those of the best validation "
                          "loss (which need not track the tracker's F: judge with models.beat_tune)")
+    ap.add_argument("--oversample", default="",
+                    help="PREFIX=K: draw the training clips whose name starts with PREFIX K "
+                         "times as often (e.g. P=3: bench/beats_trainlmms.py's songs)")
     ap.add_argument("--cosine", action="store_true",
                     help="decay the learning rate to 0 over the time budget (cosine)")
     args = ap.parse_args(argv)
@@ -303,6 +310,9 @@ def main(argv=None) -> int:
     train, val = split(clips)
     n_bands = clips[0][1].shape[2]
     masks = {c[0]: offbeat_mask(c[2]) for c in train}
+    if args.oversample:
+        prefix, k = args.oversample.split("=")
+        train = train + [c for c in train if c[0].startswith(prefix)] * (int(k) - 1)
     noises = noise_bands(args.seed) if args.noise or args.noise_mix else None
     model = BeatNet(n_bands, args.hidden)
     allx = np.concatenate([features(torch.from_numpy(c[1][:, ::4])).reshape(-1, 2 * n_bands)
@@ -333,7 +343,8 @@ def main(argv=None) -> int:
                         "--legato renderings) + bench/beats_trainloops.py (loops from lmms "
                         "one-shots) + bench/beats_trainlmms.py (LMMS demo songs)",
                 "offbeat_weight": args.offbeat_weight, "augment": args.augment,
-                "noise": args.noise, "noise_mix": args.noise_mix}
+                "noise": args.noise, "noise_mix": args.noise_mix,
+                "oversample": args.oversample}
 
     best = min((h["val_loss"] for h in history), default=math.inf)
     while time.monotonic() - t0 < budget:
