@@ -40,14 +40,14 @@ class Listener:
             except ModelFileError as exc:
                 self.model_error = f"{exc}; tracking beats on the spectral flux"
         # audio: the flux's tracker (flux_tracker); MIDI: BeatTracker's defaults
-        new_flux = (lambda: flux_tracker(FPS)) if samplerate else (lambda: BeatTracker(fps=FPS))
-        self.tracker = learned_tracker(FPS) if self.activation else new_flux()
+        make_flux = flux_tracker if samplerate else BeatTracker
+        self.tracker = learned_tracker(FPS) if self.activation else make_flux(FPS)
         # auto: the flux's tracker and the learned one run side by side until the gate has
         # heard enough to choose (gate_source.py); then only the chosen one
         self.auto = auto and self.activation is not None
         self.gate = SourceGate()
         if self.auto:
-            self.learned_tracker, self.flux_tracker = self.tracker, new_flux()
+            self.learned_tracker, self.flux_tracker = self.tracker, make_flux(FPS)
             self.tracker = self.flux_tracker
         self.meter = MeterTracker()
         # the meter's cues (``meter_weights``: another weighting, for bench/meter_weights.py)
