@@ -29,8 +29,10 @@ the tracker, not only the loss); the third added the slow and fast legato render
 their tempo: F there 0.56 -> 0.66 -> 0.69 -> 0.72) and was exported from its last checkpoint
 (step 7900), the fourth continued it at a lower rate, the fifth with the renderings of all the
 candidate pieces (F tied, the legato and slow splits and meter better, downbeat F 0.577 ->
-0.547); the sixth added LMMS's demo songs (held-out rendered clips 0.902 -> 0.907, held-out
-LMMS segments 0.863 -> 0.943; see the README for the songs sets):
+0.547); the sixth added LMMS's demo songs (held-out rendered clips 0.902 -> 0.907; it ran
+before ``split`` kept a segment's three speeds together, so its LMMS validation segments had
+been heard at another speed: its held-out LMMS figure is the README's LMMS songs set, other
+authors' songs):
 
     python -m models.beat_train --from-json models/improv_beat.json --lr 1e-3 --cosine \
         --minutes 25 --offbeat-weight 4 --augment --out ob4.json
@@ -107,11 +109,16 @@ def split(clips):
     """About one clip in 10 is validation, chosen by a hash of its name, so adding clips to the
     set never moves a clip from one side to the other. The slow and fast legato clips (``S###``,
     ``F###``: second renderings of training pieces) are never validation, and one whose piece a
-    validation clip plays is left out, so no validation piece is ever heard in training."""
+    validation clip plays is left out, so no validation piece is ever heard in training. The
+    LMMS song clips (``P###``: one 30 s segment at three speeds) are chosen by segment, so all
+    renderings of a segment fall on the same side."""
     def again(name):
         return name[0] in "SF"
 
-    val = {c[0] for c in clips if not again(c[0]) and zlib.crc32(c[0].encode()) % 10 == 0}
+    def key(c):
+        return f"{c[3].get('source')}@{c[3].get('segment_sec')}" if c[0][0] == "P" else c[0]
+
+    val = {c[0] for c in clips if not again(c[0]) and zlib.crc32(key(c).encode()) % 10 == 0}
     val_pieces = {c[3].get("source") for c in clips if c[0] in val}
     train = [c for c in clips if c[0] not in val
              and not (again(c[0]) and c[3].get("source") in val_pieces)]
