@@ -194,18 +194,8 @@ def record_burst(sd, helpers):
         audio.close()
 
 
-def test_audio_input_ring_receives_the_burst(sd, helpers):
-    # An xrun of the (dummy-driver) server -- the shared machine stalled JACK's thread --
-    # makes JACK itself drop or repeat a period: not what this test is about. Such a take is
-    # played again, at most 3 times; every take must still keep the ring's counters clean.
-    for _take in range(3):
-        blocks, firsts, dropped, xruns = record_burst(sd, helpers)
-        assert dropped == 0
-        if xruns == 0:
-            break
-    else:
-        pytest.fail(f"JACK had xruns in each of 3 takes (last: {xruns})")
-
+def check_burst_take(blocks, firsts) -> None:
+    """Every check on one take of the burst (AssertionError on the first that fails)."""
     assert len(blocks) > (BURST_SEC + TAIL_SEC) * SR / BLOCK
     # consecutive blocks, no gaps
     assert np.all(np.diff(firsts) == BLOCK), "blocks missing between callbacks"
@@ -231,6 +221,25 @@ def test_audio_input_ring_receives_the_burst(sd, helpers):
     gate = LevelGate(SR)
     fired = [i for i, b in enumerate(blocks) if gate.process(b)]
     assert fired == [start // BLOCK]
+
+
+def test_audio_input_ring_receives_the_burst(sd, helpers):
+    # An xrun of the (dummy-driver) server -- the shared machine stalled JACK's thread --
+    # makes JACK itself drop or repeat a period: not what this test is about. A take with
+    # xruns counts if it passes every check anyway; if it fails one, it is played again, at
+    # most 5 takes. A take without xruns must pass; every take keeps the ring's counters clean.
+    failures = []
+    for _take in range(5):
+        blocks, firsts, dropped, xruns = record_burst(sd, helpers)
+        assert dropped == 0
+        try:
+            check_burst_take(blocks, firsts)
+            return
+        except AssertionError as exc:
+            if xruns == 0:
+                raise
+            failures.append(f"{xruns} xruns: {str(exc).splitlines()[0]}")
+    pytest.fail(f"every take had JACK xruns and failed a check: {failures}")
 
 
 @pytest.mark.integration
