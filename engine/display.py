@@ -109,6 +109,6 @@ def _beat_source(listener) -> str:
         return "  beats: learned" if listener.activation is not None else "  beats: flux"
     gate = listener.gate
     if not gate.decided:
-        return "  beats: flux (choosing)"
+        return f"  beats: {'learned' if gate.learned else 'flux'} (choosing)"
     return f"  beats: {'learned' if gate.learned else 'flux'}" + (" (trying the other)"
                                                                  if gate.trial else "")

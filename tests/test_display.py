@@ -49,6 +49,9 @@ def test_status_view_says_where_audio_beats_come_from():
     assert _beat_source(Listener(44100)) == "  beats: flux"
     auto = Listener(44100, beat_model=DEFAULT_MODEL, auto=True)
     assert _beat_source(auto) == "  beats: flux (choosing)"
-    for _ in range(500):
+    for _ in range(200):
         auto.gate.add(1.0)  # a flat floor: legato
+    assert _beat_source(auto) == "  beats: learned (choosing)"  # leaning to it from 3 s
+    for _ in range(300):
+        auto.gate.add(1.0)
     assert _beat_source(auto) == "  beats: learned"

@@ -317,13 +317,41 @@ def test_source_gate_follows_the_music_when_it_changes():
     def window(values):
         return [e for e in (gate.add(v) for v in values) if e]
 
-    assert window(pad) == ["decided"] and gate.learned
+    assert window(pad) == ["leaned", "decided"] and gate.learned
     assert window(pad) == [] and not gate.trial
     assert window(np.zeros(FRAMES)) == ["trial"] and gate.run_flux and gate.learned  # a pause
     assert window(pad) == ["kept"] and gate.learned and not gate.run_flux
     assert window(drums) == ["trial"] and gate.run_flux and gate.run_learned and gate.learned
     assert window(drums) == ["switched"] and not gate.learned and not gate.run_learned
     assert gate.switches == 1
+
+
+def test_source_gate_leans_early_and_trusts_a_sure_network():
+    """Before the first decision the beats that count follow the window so far (from 3 s of
+    sound on); a network that fires near 1 on the beats is chosen even where the flux is
+    percussive, and only over a window it ran through."""
+    from engine.listen.gate_source import FRAMES, LEAN_AFTER, SURE, SourceGate
+
+    rng = np.random.default_rng(7)
+    pad = 1.0 + 0.3 * rng.random(FRAMES)
+    leaning = SourceGate()
+    events = [leaning.add(v, 0.1) for v in pad]
+    assert events.index("leaned") == LEAN_AFTER - 1 and events[-1] == "decided"
+    assert leaning.learned and events.count("leaned") == 1
+
+    drums = 0.2 * rng.random(FRAMES)
+    drums[::25], drums[1::25], drums[2::25] = 20.0, 6.0, 2.0
+    sure_probs = np.where(np.arange(FRAMES) % 25 < 3, 0.95, 0.02)  # ~12 % of frames at 0.95
+    unsure_probs = np.where(np.arange(FRAMES) % 25 < 3, 0.5, 0.02)
+    sure, unsure, not_run = SourceGate(), SourceGate(), SourceGate()
+    for k in range(FRAMES):
+        sure.add(drums[k], sure_probs[k])
+        unsure.add(drums[k], unsure_probs[k])
+        not_run.add(drums[k], None if k == 0 else sure_probs[k])  # missed one frame
+    assert all(g.decided for g in (sure, unsure, not_run))
+    assert sure.learned and sure.sureness > SURE and sure.peakiness > 8.0
+    assert not unsure.learned and unsure.sureness < SURE
+    assert not not_run.learned
 
 
 @pytest.mark.parametrize("signal", ["clicks", "noise"])

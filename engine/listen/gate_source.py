@@ -8,17 +8,23 @@ tells the two apart: the ratio of its 95th percentile to its median over ``frame
 (10 s) is below ~5.5 for every legato clip and above ~8 for every other one, in the
 development set and in the learned model's held-out training clips alike; the thresholds sit
 in that gap (below ``LEGATO`` -> learned, above ``PERCUSSIVE`` -> flux, between: no change).
+Where the learned activation runs, how sure it is counts too: if its 95th percentile over the
+window is above ``SURE`` (it fires near 1 on the beats: produced songs, some drum loops), it is
+chosen whatever the flux looks like.
 
-The first window after the first sound decides (until then both activations run and the
-flux's beats count, while the learned activation hears something too: it was trained to
-answer steady noise with nothing, where the flux finds stray "onsets"). The music can change
+The first window after the first sound decides. Until then both activations run, and the
+beats that count are those of the one the window so far leans to (looked at every
+``LEAN_EVERY`` frames from ``LEAN_AFTER`` on; the flux's before that), while the learned
+activation hears something too: it was trained to answer steady noise with nothing, where the
+flux finds stray "onsets". The music can change
 in a set (a pad, then the drums come in), so every window after that is measured too: when
 one asks for the other activation, that one is
 started afresh and warms up for a window beside the current one (``trial``); if the window
 after asks the same, it takes over (``switched``), otherwise it is dropped. Digital silence
 between hits counts (it is what percussive input looks like).
 
-``add(strength)`` once per frame; ``run_flux`` / ``run_learned`` say which activations must
+``add(strength, beat_probability)`` once per frame (the learned activation's beat output, or
+None where it did not run); ``run_flux`` / ``run_learned`` say which activations must
 run now and ``learned`` which one's beats count. Engine thread; the buffer is made once.
 """
 
@@ -29,23 +35,31 @@ import numpy as np
 LEGATO = 6.0  # p95 / median of the flux below this: legato -> the learned activation
 PERCUSSIVE = 8.0  # above this: percussive -> the flux
 FRAMES = 500  # 10 s at 50 frames/s
+SURE = 0.7  # the learned activation's 95th percentile above this: the network is sure
+LEAN_AFTER = 150  # before the first decision: lean to one from 3 s of sound on,
+LEAN_EVERY = 50  # looking again every second
 
 
 class SourceGate:
     def __init__(self, frames: int = FRAMES, legato: float = LEGATO,
-                 percussive: float = PERCUSSIVE) -> None:
-        self.legato, self.percussive = legato, percussive
+                 percussive: float = PERCUSSIVE, sure: float = SURE,
+                 lean_after: int = LEAN_AFTER) -> None:
+        self.legato, self.percussive, self.sure = legato, percussive, sure
+        self.lean_after = lean_after
         self._values = np.zeros(frames)
+        self._probs = np.zeros(frames)
         self.reset()
 
     def reset(self) -> None:
         self._n = 0
+        self._n_probs = 0
         self._heard = False
         self.decided = False
-        self.learned = False  # whose beats count (once decided)
+        self.learned = False  # whose beats count (before the decision: the leaning)
         self.trial = False  # the other activation warms up beside the current one
         self.switches = 0
         self.peakiness = 0.0
+        self.sureness = 0.0  # the learned activation's 95th percentile (last full window)
 
     @property
     def run_flux(self) -> bool:
@@ -55,25 +69,34 @@ class SourceGate:
     def run_learned(self) -> bool:
         return not self.decided or self.trial or self.learned
 
-    def add(self, strength: float) -> str:
-        """One frame's flux. Returns "" or what this frame's window ended with: "decided",
-        "trial" (start the other activation afresh), "switched" or "kept"."""
+    def add(self, strength: float, beat_probability: float | None = None) -> str:
+        """One frame's flux and, where the network ran, its beat probability. Returns "" or
+        what this frame's window ended with: "decided", "trial" (start the other activation
+        afresh), "switched" or "kept"; before the first decision, "leaned" when the leaning
+        changes."""
         if not self._heard:
             if not strength > 1e-6:
                 return ""  # silence before the first sound
             self._heard = True
-        self._values[self._n] = strength
-        self._n += 1
-        if self._n < len(self._values):
-            return ""
-        self._n = 0
-        median = float(np.median(self._values))
-        p95 = float(np.percentile(self._values, 95))
-        self.peakiness = p95 / median if median > 1e-12 else float("inf")
-        wants = (True if self.peakiness < self.legato else
-                 False if self.peakiness > self.percussive else None)
+        n = self._n
+        self._values[n] = strength
+        if beat_probability is not None:
+            self._probs[n] = beat_probability
+            self._n_probs += 1
+        self._n = n = n + 1
+        if n < len(self._values):
+            if self.decided or n < self.lean_after or n % LEAN_EVERY:
+                return ""
+            wants = self._wants(n, self._n_probs == n)
+            if wants is None or wants == self.learned:
+                return ""
+            self.learned = wants
+            return "leaned"
+        wants = self._wants(n, self._n_probs == n)
+        self._n = self._n_probs = 0
         if not self.decided:
-            self.decided, self.learned = True, bool(wants)
+            self.decided = True
+            self.learned = self.learned if wants is None else wants  # None: the leaning
             return "decided"
         if self.trial:
             self.trial = False
@@ -86,3 +109,17 @@ class SourceGate:
             self.trial = True
             return "trial"
         return ""
+
+    def _wants(self, n: int, with_probs: bool) -> bool | None:
+        """Which activation the first ``n`` frames of the window ask for: True (learned),
+        False (flux) or None (no change)."""
+        values = self._values[:n]
+        median = float(np.median(values))
+        self.peakiness = float(np.percentile(values, 95)) / median if median > 1e-12 else float(
+            "inf")
+        if with_probs:
+            self.sureness = float(np.percentile(self._probs[:n], 95))
+            if self.sureness > self.sure:
+                return True
+        return (True if self.peakiness < self.legato else
+                False if self.peakiness > self.percussive else None)
