@@ -41,6 +41,36 @@ def varispeed(x: np.ndarray, speed: float) -> tuple[np.ndarray, float]:
     return resample_poly(x, fr.denominator, fr.numerator), float(fr)
 
 
+def save_segments(name: str, x: np.ndarray, beats, info: dict, prefix: str, k: int,
+                  speeds: int, kind: str, label: str = "") -> int:
+    """Cut ``x`` (mono, ``bs.SR``) into ``SEG_SEC`` segments every ``HOP_SEC``, write each at
+    ``speeds`` varispeeds (random, seeded by ``name`` and the segment) as clips
+    ``<prefix><k>_<label or name>_<speed>`` numbered from ``k``; ``beats`` are (t_sec,
+    position in bar). Returns the next clip number."""
+    sr = bs.SR
+    times = np.array([t for t, _ in beats])
+    pos = np.array([p for _, p in beats])
+    n_seg = max(1, int(math.floor((len(x) / sr - SEG_SEC) / HOP_SEC)) + 1)
+    for s in range(n_seg):
+        t0 = s * HOP_SEC
+        seg = x[int(t0 * sr):int((t0 + SEG_SEC) * sr)]
+        rng = random.Random(zlib.crc32(f"{name}:{s}".encode()))
+        for _ in range(speeds):
+            y, speed = varispeed(seg, rng.uniform(*SPEEDS))
+            sel = (times >= t0) & (times < t0 + len(seg) / sr)
+            b = [(float(t - t0) / speed, int(p)) for t, p in zip(times[sel], pos[sel])]
+            clip = f"{prefix}{k:03d}_{(label or name)[:24]}_{speed:.2f}"
+            peak = float(np.max(np.abs(y))) or 1.0
+            n = ts.save_clip(ts.OUT / f"{clip}.npz", y / peak * 0.9, sr, b,
+                             {"source": info["source"], "curve": "steady",
+                              "bpm": round(info["bpm"] * speed, 2), "speed": speed,
+                              "segment_sec": t0, "kind": kind,
+                              "meter": f"{int(pos.max())}/4", **info.get("extra", {})})
+            print(f"{clip}: {n} frames, {info['bpm'] * speed:.1f} BPM", flush=True)
+            k += 1
+    return k
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--speeds", type=int, default=3, help="renderings of each segment")
@@ -48,27 +78,8 @@ def main(argv=None) -> int:
     ts.OUT.mkdir(parents=True, exist_ok=True)
     k = 0
     for name, x, beats, info in bs.lmms_songs(lambda n: n not in bs.LMMS_HELD_OUT):
-        sr = bs.SR
-        times = np.array([t for t, _ in beats])
-        pos = np.array([p for _, p in beats])
-        n_seg = max(1, int(math.floor((len(x) / sr - SEG_SEC) / HOP_SEC)) + 1)
-        for s in range(n_seg):
-            t0 = s * HOP_SEC
-            seg = x[int(t0 * sr):int((t0 + SEG_SEC) * sr)]
-            rng = random.Random(zlib.crc32(f"{name}:{s}".encode()))
-            for _ in range(args.speeds):
-                y, speed = varispeed(seg, rng.uniform(*SPEEDS))
-                sel = (times >= t0) & (times < t0 + len(seg) / sr)
-                b = [(float(t - t0) / speed, int(p)) for t, p in zip(times[sel], pos[sel])]
-                clip = f"P{k:03d}_{name.removeprefix('lmms_')[:24]}_{speed:.2f}"
-                peak = float(np.max(np.abs(y))) or 1.0
-                n = ts.save_clip(ts.OUT / f"{clip}.npz", y / peak * 0.9, sr, b,
-                                 {"source": info["source"], "curve": "steady",
-                                  "bpm": round(info["bpm"] * speed, 2), "speed": speed,
-                                  "segment_sec": t0, "kind": "lmms",
-                                  "meter": f"{int(pos.max())}/4"})
-                print(f"{clip}: {n} frames, {info['bpm'] * speed:.1f} BPM", flush=True)
-                k += 1
+        k = save_segments(name, x, beats, info, "P", k, args.speeds, "lmms",
+                          label=name.removeprefix("lmms_"))
     print(f"{k} clips in {ts.OUT}")
     return 0
 

@@ -110,13 +110,14 @@ def split(clips):
     set never moves a clip from one side to the other. The slow and fast legato clips (``S###``,
     ``F###``: second renderings of training pieces) are never validation, and one whose piece a
     validation clip plays is left out, so no validation piece is ever heard in training. The
-    LMMS song clips (``P###``: one 30 s segment at three speeds) are chosen by segment, so all
-    renderings of a segment fall on the same side."""
+    LMMS and Hydrogen song clips (``P###``, ``H###``: one 30 s segment at three speeds, and on
+    several kits) are chosen by segment, so all renderings of a segment fall on the same
+    side."""
     def again(name):
         return name[0] in "SF"
 
     def key(c):
-        return f"{c[3].get('source')}@{c[3].get('segment_sec')}" if c[0][0] == "P" else c[0]
+        return f"{c[3].get('source')}@{c[3].get('segment_sec')}" if c[0][0] in "PH" else c[0]
 
     val = {c[0] for c in clips if not again(c[0]) and zlib.crc32(key(c).encode()) % 10 == 0}
     val_pieces = {c[3].get("source") for c in clips if c[0] in val}

@@ -84,3 +84,28 @@ def test_split_never_trains_on_a_validation_piece():
     assert val_piece not in train_pieces
     assert not {c[3]["source"] for c in val} & train_pieces
     assert len(train) == 180 - len(val_names) * 3  # each val piece: its S and F dropped too
+
+
+def test_split_keeps_every_rendering_of_a_song_segment_on_one_side():
+    """LMMS (P###) and Hydrogen (H###) clips: a 30 s segment played at three speeds and, for
+    Hydrogen, on several kits falls wholly in training or wholly in validation."""
+    bt = _beat_train()
+    clips = []
+    for prefix in "PH":
+        for song in range(8):
+            for seg in range(6):
+                for kit in ("a", "b"):
+                    for speed in (0.8, 1.0, 1.2):
+                        clips.append((f"{prefix}{len(clips):03d}_s{song}_{kit}_{speed}", None,
+                                      None, {"source": f"{prefix}song{song}",
+                                             "segment_sec": 20.0 * seg}))
+    train, val = bt.split(clips)
+    assert val and len(train) + len(val) == len(clips)
+
+    def segments(side):
+        return {(c[3]["source"], c[3]["segment_sec"]) for c in side}
+
+    assert not segments(train) & segments(val)
+    assert {c[0][0] for c in val} == {"P", "H"}
+    assert all(len([c for c in val if (c[3]["source"], c[3]["segment_sec"]) == s]) == 6
+               for s in segments(val))
