@@ -72,7 +72,7 @@ def audio_beats(bands: np.ndarray, weights) -> tuple[np.ndarray, np.ndarray, np.
     n_low = int(np.sum(spec.band_hz < 1000.0))
     beats, positions = [], []
     for k in range(len(bands)):
-        total, low = _flux(bands[k], prev, prev, n_low)
+        total, low, _ = _flux(bands[k], prev, prev, n_low, len(prev))
         listener.accents.frame(k, bands[k], total, low)
         for f in listener.tracker.process(np.array([total])):
             beats.append(f)

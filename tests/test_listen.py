@@ -354,18 +354,51 @@ def test_source_gate_leans_early_and_trusts_a_sure_network():
     assert not not_run.learned
 
 
+def test_source_gate_takes_an_unpeaked_window_with_cymbals_for_a_band_not_legato():
+    """An unpeaked flux (a dense rock mix, or strings) is legato -> learned, unless a share
+    CYMBALS or more of it is above 5 kHz while the network hears a beat: a band -> the flux.
+    Hiss has flux up there too but the network hears nothing in it: still learned. With the
+    flux running alone (no probabilities) an unpeaked window with cymbals changes nothing."""
+    from engine.listen.gate_source import CYMBALS, FRAMES, HEARS, SourceGate
+
+    rng = np.random.default_rng(8)
+    floor = 1.0 + 0.3 * rng.random(FRAMES)
+    beat_probs = np.where(np.arange(FRAMES) % 20 < 2, 0.4, 0.05)  # hears a beat, unsure
+    cases = {"strings": (0.01, beat_probs), "band": (0.1, beat_probs),
+             "hiss": (0.1, np.full(FRAMES, 0.01))}
+    gates = {}
+    for name, (high_share, probs) in cases.items():
+        gate = gates[name] = SourceGate()
+        for k in range(FRAMES):
+            gate.add(floor[k], probs[k], high_share * floor[k])
+        assert gate.decided and gate.peakiness < 2.0
+        assert gate.high_share == pytest.approx(high_share)
+    assert gates["strings"].learned and gates["hiss"].learned
+    assert not gates["band"].learned
+    assert gates["band"].sureness > HEARS > gates["hiss"].sureness
+    assert gates["strings"].high_share < CYMBALS <= gates["band"].high_share
+    # decided on the flux; a window of the same band with the network not running: kept
+    events = [gates["band"].add(v, None, 0.1 * v) for v in floor]
+    assert events[-1] == "" and not gates["band"].trial and not gates["band"].learned
+
+
 @pytest.mark.parametrize("signal", ["clicks", "noise"])
 def test_auto_listener_whole_equals_blocks_and_reset(signal):
     """The default audio listener (flux and learned side by side, then the chosen one): the
     same beats whatever the block size, and again after reset; clicks choose the flux, a
     noisy floor the learned activation (clicks over white noise at a fifth of their peak: under
-    louder noise the activation trained with noise stops hearing these white-noise clicks)."""
+    louder noise the activation trained with noise stops hearing these white-noise clicks).
+    Hiss and noise-burst clicks together put a tenth of the flux above 5 kHz, where a drum
+    kit's cymbals put it, so the gate's cymbal rule (tested below) is switched off here: this
+    test is about the learned path."""
     from engine.listen.activation import DEFAULT_MODEL
 
     rng = np.random.default_rng(2)
     x = clicks(100, 16) if signal == "clicks" else \
         (0.1 * rng.standard_normal(16 * 44100)).astype(np.float32) + clicks(100, 16)
     listener = Listener(44100, beat_model=DEFAULT_MODEL, auto=True)
+    if signal == "noise":
+        listener.gate.cymbals = 1.0
     runs = []
     for block in (128, 1000, 128):
         listener.reset()

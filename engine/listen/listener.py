@@ -204,7 +204,8 @@ class Listener:
                     self._last_beat = f
                     self.beats.append(self.t0_sec + det.frame_time_sec(f))
                     self.positions.append(self._bar_position(acc, f))
-            event = gate.add(float(strengths[k]), float(act[k, 0]) if act is not None else None)
+            event = gate.add(float(strengths[k]), float(act[k, 0]) if act is not None else None,
+                             float(det.high_out[k]))
             if not event:
                 continue
             if event == "trial":  # the other one starts afresh, from the next frame
