@@ -49,6 +49,15 @@ authors' songs):
     python bench/beats_trainlmms.py        # the sixth: LMMS demo songs (produced music)
     python -m models.beat_train --from-json leg3.json --lr 5e-4 --cosine --minutes 25 \
         --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last
+
+Tried after that, not shipped (worse on the development set, the LMMS songs and the held-out
+clips; README): Hydrogen's drum songs (``H###`` clips; once rendered into the cache, every
+later run trains on them unless they are removed):
+
+    python bench/beats_trainhydrogen.py
+    python -m models.beat_train --from-json models/improv_beat.json --lr 5e-4 --cosine \
+        --minutes 25 --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last \
+        --oversample H=2 --out h2a.json
 """
 
 from __future__ import annotations
