@@ -18,15 +18,22 @@ from the audio, as the loops' are):
   window of every song but one, which puts its strongest onsets half a beat off; its grid is
   kept as the project says). A project using one of the development set's loop samples is
   skipped.
+- ``hydrogen``: Hydrogen's demo songs (Debian ``hydrogen``): drum parts alone, 4/4, one tempo
+  (98-125 BPM), each on its own kit, rendered by ``h2cli``; beat k at k * 60 / BPM (renderings
+  whose onsets miss that grid by more than 15 ms are skipped, as in
+  ``bench/beats_trainhydrogen.py``, which makes training clips of the same songs on more kits:
+  no shipped model has trained on them). Its excerpts are 20 s every 40 s from the start (the
+  songs are short).
 
-Excerpts: ``--excerpt-sec`` (30) long, starting at ``--first-sec`` (10) and every
-``--every-sec`` (60) while they fit. Written to ``--out``: ``clips.json`` (the manifest,
+Excerpts: ``--excerpt-sec`` (30; hydrogen 20) long, starting at ``--first-sec`` (10; 0) and every
+``--every-sec`` (60; 40) while they fit. Written to ``--out``: ``clips.json`` (the manifest,
 ``kind`` "song"), ``<clip>.beats`` (``t_sec<TAB>position in bar``; committed) and
 ``audio/<clip>.wav`` (44.1 kHz mono; rebuilt, not committed). Score them with
 ``python bench/beats.py --data bench/data/beats_songs``.
 
     python bench/beats_songs.py --source fof    # -> bench/data/beats_songs (a test set)
     python bench/beats_songs.py --source lmms   # -> bench/data/beats_lmms
+    python bench/beats_songs.py --source hydrogen  # -> bench/data/beats_drums
 """
 
 from __future__ import annotations
@@ -52,7 +59,11 @@ FOF_DIR = Path("/usr/share/games/fretsonfire/data/songs")
 LMMS_DIRS = (Path("/usr/share/lmms/projects/demos"), Path("/usr/share/lmms/projects/shorties"))
 DEV_LOOPS = "beats/"  # a project sampling the development set's loops is skipped
 OUT = {"fof": ROOT / "bench" / "data" / "beats_songs",
-       "lmms": ROOT / "bench" / "data" / "beats_lmms"}
+       "lmms": ROOT / "bench" / "data" / "beats_lmms",
+       "hydrogen": ROOT / "bench" / "data" / "beats_drums"}
+# per source: (excerpt_sec, first_sec, every_sec) unless given on the command line
+EXCERPTS = {"fof": (30.0, 10.0, 60.0), "lmms": (30.0, 10.0, 60.0),
+            "hydrogen": (20.0, 0.0, 40.0)}
 MAX_SHIFT_SEC = 0.1
 # the LMMS songs of the ``lmms`` set (four authors): the learned activation trains on the other
 # demo songs (bench/beats_trainlmms.py), so these are the ones left to choose settings on
@@ -190,16 +201,27 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--source", choices=sorted(OUT), required=True)
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--excerpt-sec", type=float, default=30.0)
-    ap.add_argument("--first-sec", type=float, default=10.0)
-    ap.add_argument("--every-sec", type=float, default=60.0)
+    ap.add_argument("--excerpt-sec", type=float, default=None)
+    ap.add_argument("--first-sec", type=float, default=None)
+    ap.add_argument("--every-sec", type=float, default=None)
     args = ap.parse_args(argv)
+    for key, value in zip(("excerpt_sec", "first_sec", "every_sec"), EXCERPTS[args.source]):
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     out: Path = args.out or OUT[args.source]
     if args.source == "fof" and not FOF_DIR.is_dir():
         print(f"{FOF_DIR} is missing: apt-get install fretsonfire-songs-muldjord "
               "fretsonfire-songs-sectoid")
         return 2
-    songs = fof_songs() if args.source == "fof" else lmms_songs(lambda n: n in LMMS_HELD_OUT)
+    if args.source == "hydrogen":
+        from beats_trainhydrogen import drum_songs
+
+        songs = (("h2_" + label, x, beats, info)
+                 for label, x, beats, info in drum_songs(every_kit=False))
+    elif args.source == "fof":
+        songs = fof_songs()
+    else:
+        songs = lmms_songs(lambda n: n in LMMS_HELD_OUT)
     entries = []
     for name, x, beats, info in songs:
         times = np.array([t for t, _ in beats])

@@ -75,27 +75,23 @@ def silent_share(x: np.ndarray, until_sec: float) -> float:
     return float(np.mean(np.array(rms) < 1e-3))
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--speeds", type=int, default=3, help="renderings of each segment")
-    ap.add_argument("--jobs", type=int, default=4,
-                    help="renderings at once (h2cli exports at about real time, mostly idle)")
-    args = ap.parse_args(argv)
+def drum_songs(every_kit: bool = True, jobs: int = 4):
+    """-> [(label, mono audio, beats, info)]: each demo song on its own kit and, with
+    ``every_kit``, on the other installed General MIDI layout kits; renderings with silent
+    stretches or onsets off the grid are skipped (said on stdout)."""
     if shutil.which("h2cli") is None:
         raise SystemExit("h2cli not found: apt-get install hydrogen")
     installed = {p.name for p in (H2_DATA / "drumkits").iterdir()}
-    jobs = []
+    todo = []
     for song, bpm, own in songs():
         kits = [own] + ([k for k in GM_KITS if k != own and k in installed]
-                        if own == "GMRockKit" else [])
-        jobs += [(song, bpm, kit) for kit in kits]
-    ts.OUT.mkdir(parents=True, exist_ok=True)
-    k = 0
-    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
+                        if every_kit and own == "GMRockKit" else [])
+        todo += [(song, bpm, kit) for kit in kits]
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
         def one(job):
             song, _, kit = job
             return render(song, kit, Path(tmp) / f"{song.stem}_{kit.replace(' ', '_')}.wav")
-        for (song, bpm, kit), x in zip(jobs, pool.map(one, jobs)):
+        for (song, bpm, kit), x in zip(todo, pool.map(one, todo)):
             label = f"{song.stem.removeprefix('GM_kit_')}_{re.sub(r'[^A-Za-z0-9]+', '', kit)}"
             if x is None:
                 print(f"{label}: h2cli failed, skipped")
@@ -111,9 +107,22 @@ def main(argv=None) -> int:
             if abs(shift_sec) > MAX_SHIFT_SEC:
                 print(f"{label}: onsets {shift_sec * 1000:+.0f} ms off the grid, skipped")
                 continue
-            info = {"source": f"hydrogen: {song}", "bpm": bpm,
-                    "extra": {"kit": kit, "grid_shift_ms": round(shift_sec * 1000)}}
-            k = tl.save_segments(label, x, beats, info, "H", k, args.speeds, "hydrogen")
+            yield label, x, beats, {"source": f"hydrogen: {song}", "bpm": bpm, "kit": kit,
+                                    "grid_shift_ms": round(shift_sec * 1000)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--speeds", type=int, default=3, help="renderings of each segment")
+    ap.add_argument("--jobs", type=int, default=4,
+                    help="renderings at once (h2cli exports at about real time, mostly idle)")
+    args = ap.parse_args(argv)
+    ts.OUT.mkdir(parents=True, exist_ok=True)
+    k = 0
+    for label, x, beats, info in drum_songs(every_kit=True, jobs=args.jobs):
+        extra = {"kit": info["kit"], "grid_shift_ms": info["grid_shift_ms"]}
+        k = tl.save_segments(label, x, beats, {**info, "extra": extra}, "H", k, args.speeds,
+                             "hydrogen")
     print(f"{k} clips in {ts.OUT}")
     return 0
 
