@@ -32,10 +32,11 @@ started afresh and warms up for a window beside the current one (``trial``); if 
 after asks the same, it takes over (``switched``), otherwise it is dropped. Digital silence
 between hits counts (it is what percussive input looks like).
 
-``add(strength, beat_probability)`` once per frame (the learned activation's beat output, or
-None where it did not run); ``run_flux`` / ``run_learned`` say which activations must
-run now and ``learned`` which one's beats count. Engine thread; the buffers are made once
-(the percentiles are numpy's: once a second in the first window, once a window after).
+``add(strength, beat_probability, high)`` once per frame (the flux, the learned activation's
+beat output or None where it did not run, and the flux above 5 kHz); ``run_flux`` /
+``run_learned`` say which activations must run now and ``learned`` which one's beats count.
+Engine thread; the buffers are made once (the percentiles are numpy's: once a second in the
+first window, once a window after).
 """
 
 from __future__ import annotations
@@ -87,10 +88,9 @@ class SourceGate:
     def add(self, strength: float, beat_probability: float | None = None,
             high: float = 0.0) -> str:
         """One frame's flux (``high``: its part above 5 kHz) and, where the network ran, its
-        beat probability. Returns "" or
-        what this frame's window ended with: "decided", "trial" (start the other activation
-        afresh), "switched" or "kept"; before the first decision, "leaned" when the leaning
-        changes."""
+        beat probability. Returns "" or what this frame's window ended with: "decided",
+        "trial" (start the other activation afresh), "switched" or "kept"; before the first
+        decision, "leaned" when the leaning changes."""
         if not self._heard:
             if not strength > 1e-6:
                 return ""  # silence before the first sound
