@@ -76,7 +76,7 @@ def silent_share(x: np.ndarray, until_sec: float) -> float:
 
 
 def drum_songs(every_kit: bool = True, jobs: int = 4):
-    """-> [(label, mono audio, beats, info)]: each demo song on its own kit and, with
+    """Yields (label, mono audio, beats, info): each demo song on its own kit and, with
     ``every_kit``, on the other installed General MIDI layout kits; renderings with silent
     stretches or onsets off the grid are skipped (said on stdout)."""
     if shutil.which("h2cli") is None:
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--speeds", type=int, default=3, help="renderings of each segment")
     ap.add_argument("--jobs", type=int, default=4,
-                    help="renderings at once (h2cli exports at about real time, mostly idle)")
+                    help="renderings at once (h2cli waits more than it computes)")
     args = ap.parse_args(argv)
     ts.OUT.mkdir(parents=True, exist_ok=True)
     k = 0

@@ -389,7 +389,7 @@ def test_auto_listener_whole_equals_blocks_and_reset(signal):
     noisy floor the learned activation (clicks over white noise at a fifth of their peak: under
     louder noise the activation trained with noise stops hearing these white-noise clicks).
     Hiss and noise-burst clicks together put a tenth of the flux above 5 kHz, where a drum
-    kit's cymbals put it, so the gate's cymbal rule (tested below) is switched off here: this
+    kit's cymbals put it, so the gate's cymbal rule (tested above) is switched off here: this
     test is about the learned path."""
     from engine.listen.activation import DEFAULT_MODEL
 
