@@ -34,6 +34,29 @@ def test_onsets_whole_equals_blocks_and_reset():
     assert np.allclose(whole, again, atol=1e-5)
 
 
+def test_spectrum_any_block_sizes_and_bad_samples_counted_once():
+    """Blocks that complete no frame wait in a buffer until one does: mixed sizes (1 sample,
+    128, a hop and more, a whole frame and more), float64 and strided blocks give the frames
+    of the whole signal, and NaN/inf samples are counted once wherever they fall."""
+    x = clicks(120, 3).astype(np.float64)
+    x[[5, 900, 2047, 2048, 30000, 60001]] = [np.nan, np.inf, -np.inf, np.nan, np.nan, np.inf]
+    whole = LogSpectrum(44100)
+    ref = whole.process(x).copy()
+    assert whole.bad_samples == 6 and np.isfinite(ref).all()
+    spec = LogSpectrum(44100)
+    sizes, parts, i = [1, 128, 881, 883, 2500, 7, 128, 128, 5000], [], 0
+    while i < len(x):
+        n = sizes[len(parts) % len(sizes)]
+        parts.append(spec.process(x[i:i + n]).copy())
+        i += n
+    assert np.allclose(np.concatenate(parts), ref, atol=1e-5) and spec.bad_samples == 6
+    stereo = np.stack([x, np.zeros_like(x)], axis=1)
+    spec.reset()
+    strided = np.concatenate([spec.process(stereo[i:i + 128, 0]).copy()
+                              for i in range(0, len(x), 128)])
+    assert np.allclose(strided, ref, atol=1e-5)
+
+
 def test_onset_times_on_clicks():
     x = clicks(120, 6)
     od = OnsetDetector(44100)

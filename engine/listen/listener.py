@@ -137,8 +137,9 @@ class Listener:
         if self.t0_sec is None:
             self.t0_sec = t_block_sec - first_frame / samplerate
         strengths = self.detector.process(block)
-        if len(strengths):
-            self.last_strength = float(strengths[-1])
+        if not len(strengths):
+            return  # (six blocks in seven at 128 samples: no frame completed)
+        self.last_strength = float(strengths[-1])
         if self.activation is None:
             self._flux_beats(strengths)
             return
