@@ -352,7 +352,7 @@ def test_source_gate_follows_the_music_when_it_changes():
 def test_source_gate_leans_early_and_trusts_a_sure_network():
     """Before the first decision the beats that count follow the window so far (from 3 s of
     sound on); a network that fires near 1 on the beats is chosen even where the flux is
-    percussive, and only over a window it ran through."""
+    percussive, only over a window it ran through, and kept while it stays nearly as sure."""
     from engine.listen.gate_source import FRAMES, LEAN_AFTER, SURE, SourceGate
 
     rng = np.random.default_rng(7)
@@ -375,6 +375,14 @@ def test_source_gate_leans_early_and_trusts_a_sure_network():
     assert sure.learned and sure.sureness > SURE and sure.peakiness > 8.0
     assert not unsure.learned and unsure.sureness < SURE
     assert not not_run.learned
+    # a sure network stays chosen while just under SURE (no trial of the flux every other
+    # window), and gives way once clearly unsure
+    for level, expected in ((SURE - 0.05, ""), (SURE - 0.05, ""), (SURE - 0.2, "trial"),
+                            (SURE - 0.2, "switched")):
+        probs = np.where(np.arange(FRAMES) % 25 < 3, level + 0.01, 0.02)
+        events = [e for e in (sure.add(drums[k], probs[k]) for k in range(FRAMES)) if e]
+        assert events == ([expected] if expected else []), (level, events)
+    assert not sure.learned
 
 
 def test_source_gate_takes_an_unpeaked_window_with_cymbals_for_a_band_not_legato():

@@ -19,7 +19,8 @@ white noise has as much flux up there (0.03) and the network hears nothing in it
 Where the learned activation runs, how sure it is counts too: if its 95th percentile over the
 window is above ``SURE`` (it fires near 1 on the beats: produced songs, some drum loops), it is
 chosen whatever the flux looks like (the threshold read off a per-clip table of the four beat
-sets, README: development +0.007, LMMS songs +0.13, recorded loops +0.045).
+sets, README: development +0.007, LMMS songs +0.13, recorded loops +0.045), and stays chosen
+while the percentile stays above ``SURE - SURE_BAND``.
 
 The first window after the first sound decides. Until then both activations run, and the
 beats that count are those of the one the window so far leans to (looked at every
@@ -49,6 +50,7 @@ HEARS = 0.1  # (if the network's 95th percentile is above this: steady noise sta
 PERCUSSIVE = 8.0  # above this: percussive -> the flux
 FRAMES = 500  # 10 s at 50 frames/s
 SURE = 0.7  # the learned activation's 95th percentile above this: the network is sure
+SURE_BAND = 0.1  # ... and stays sure, window after window, while above SURE - SURE_BAND
 LEAN_AFTER = 150  # before the first decision: lean to one from 3 s of sound on,
 LEAN_EVERY = 50  # looking again every second
 
@@ -75,6 +77,7 @@ class SourceGate:
         self.switches = 0
         self.peakiness = 0.0
         self.sureness = 0.0  # the learned activation's 95th percentile (last full window)
+        self._was_sure = False  # (the last full window's verdict: a Schmitt trigger)
         self.high_share = 0.0  # the share of the flux above 5 kHz (idem)
 
     @property
@@ -140,10 +143,18 @@ class SourceGate:
         self.peakiness = float(np.percentile(values, 95)) / median if median > 1e-12 else float(
             "inf")
         self.high_share = self._sum_high / self._sum if self._sum > 0.0 else 0.0
+        full = n == len(self._values)
         if with_probs:
             self.sureness = float(np.percentile(self._probs[:n], 95))
-            if self.sureness > self.sure:
+            # sure once above SURE, then until below SURE - SURE_BAND: a network near the
+            # threshold (a breakbeat at 0.67-0.74) does not start a trial every other window
+            sure = self.sureness > self.sure - (SURE_BAND if self._was_sure else 0.0)
+            if full:
+                self._was_sure = sure
+            if sure:
                 return True
+        elif full:
+            self._was_sure = False
         if self.peakiness > self.percussive:
             return False
         if self.peakiness >= self.legato:
