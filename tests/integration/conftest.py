@@ -9,6 +9,8 @@
   recorder polls ``get_message()`` (rtmidi's Python callback mangles bursts on JACK).
 - ``osc_client``: a UDP socket that sends OSC and waits for replies.
 - ``require_tool(name)``: a missing tool skips the test, or fails it when ``CI=true``.
+- ``retake``: plays a timing-sensitive take again if it failed while the host could not keep
+  real time (JACK xruns, or the test's own player sending late); a clean take must pass.
 
 Helpers are handed to tests through fixtures (no ``import conftest``), so the module works
 under any pytest import mode.
@@ -602,6 +604,72 @@ def wait_connected(port_a: str, port_b: str, timeout_sec: float = PORT_TIMEOUT_S
         return any(line.strip() == port_b for line in r.stdout.splitlines()[1:])
 
     wait_for(connected, timeout_sec, f"{port_a} -> {port_b} connection", 0.05)
+
+
+class TakeMonitor:
+    """What can spoil a take besides the code under test, on a shared machine: the JACK
+    server's xruns (counted by a client of its own, from JACK's thread) and how late the
+    test's own player sent its events (``late(seconds)``, from the test thread)."""
+
+    LATE_SEC = 0.005  # a player's event sent this late: the host stalled the test itself
+
+    def __init__(self, client_name: str) -> None:
+        import jack
+
+        self.xruns = 0
+        self.late_sec = 0.0
+        self.client = jack.Client(client_name, no_start_server=True)
+        self.client.set_xrun_callback(self._xrun)
+        self.client.activate()
+
+    def _xrun(self, delayed_usecs: float) -> None:
+        self.xruns += 1
+
+    def late(self, seconds: float) -> None:
+        self.late_sec = max(self.late_sec, seconds)
+
+    def start_take(self) -> None:
+        self.xruns, self.late_sec = 0, 0.0
+
+    def disturbed(self) -> str:
+        """'' for a clean take, else what disturbed it."""
+        why = []
+        if self.xruns:
+            why.append(f"{self.xruns} JACK xruns")
+        if self.late_sec > self.LATE_SEC:
+            why.append(f"the test's player up to {self.late_sec * 1e3:.1f} ms late")
+        return ", ".join(why)
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+@pytest.fixture
+def retake(jack_server, require):
+    """``retake(take, attempts=3)``: run ``take(monitor)`` (a whole take: start, play, check;
+    ``monitor`` is a :class:`TakeMonitor`). A take that fails a check or times out waiting while
+    the host could not keep real time is played again, at most ``attempts`` times; a clean
+    take that fails fails the test at once, and so does the last attempt."""
+    require("JACK-Client")
+    monitor = TakeMonitor(unique_name("xruns"))
+
+    def run(take, attempts: int = 3):
+        failures = []
+        for _ in range(attempts):
+            monitor.start_take()
+            try:
+                return take(monitor)
+            except (AssertionError, pytest.fail.Exception) as exc:  # a check or a wait_for
+                why = monitor.disturbed()
+                if not why:
+                    raise
+                failures.append(f"{why}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+                print(f"take failed while disturbed, played again: {failures[-1]}")
+        pytest.fail(f"every take was disturbed and failed a check: {failures}")
+
+    yield run
+    monitor.close()
 
 
 @pytest.fixture

@@ -15,35 +15,47 @@ GRID_TOL_SEC = 0.04  # generous: the beat is 0.5 s, a note off the grid would be
 ARPEGGIO = (60, 64, 67, 72, 67, 64, 60, 64)  # C major, quarter notes
 
 
-def play_arpeggio(sender) -> float:
-    """Quarter notes at 120 BPM, each held 0.4 s; return the first note-on's send time."""
+def play_arpeggio(sender, monitor) -> float:
+    """Quarter notes at 120 BPM, each held 0.4 s; return the first note-on's send time (how
+    late each is sent goes to ``monitor.late``)."""
     t0 = time.monotonic()
     first = None
     for i, pitch in enumerate(ARPEGGIO):
-        while time.monotonic() < t0 + i * BEAT_SEC:
-            time.sleep(0.0005)
-        t = sender.send((0x90, pitch, 96))
-        first = t if first is None else first
-        while time.monotonic() < t0 + i * BEAT_SEC + 0.4:
-            time.sleep(0.0005)
-        sender.send((0x80, pitch, 0))
+        for due, data in ((t0 + i * BEAT_SEC, (0x90, pitch, 96)),
+                          (t0 + i * BEAT_SEC + 0.4, (0x80, pitch, 0))):
+            while time.monotonic() < due:
+                time.sleep(0.0005)
+            t = sender.send(data)
+            monitor.late(t - due)
+            if first is None:
+                first = t
     return first
 
 
 @pytest.mark.integration
-def test_midi_round_trip_roles_pairs_and_beat_grid(improv, midi_sender, midi_recorder, helpers):
-    engine = improv("rt", tempo=120, extra=("--baseline", "--no-follow"))  # the grid: baseline
-    rec = midi_recorder(engine.out_port)
-    snd = midi_sender(engine.in_port)
-    assert engine.status()[0] == "armed"
+def test_midi_round_trip_roles_pairs_and_beat_grid(improv, midi_sender, midi_recorder, helpers,
+                                                  retake):
+    retake(lambda monitor: round_trip_take(improv, midi_sender, midi_recorder, helpers,
+                                           monitor))
 
-    t0 = play_arpeggio(snd)
-    # the player stopped: after 4 silent beats the engine releases and re-arms
-    state, counters = engine.wait_status(
-        lambda s, c: s == "armed" and c["notes_sent"] > 0, 15.0, "the engine to re-arm")
-    helpers.wait_silent(rec)  # the last notes ring out
-    time.sleep(0.2)  # nothing else may follow
-    sent = rec.stop()
+
+def round_trip_take(improv, midi_sender, midi_recorder, helpers, monitor) -> None:
+    """One take: a fresh engine, the arpeggio played in, every check on what came out."""
+    engine = improv("rt", tempo=120, extra=("--baseline", "--no-follow"))  # the grid: baseline
+    try:
+        rec = midi_recorder(engine.out_port)
+        snd = midi_sender(engine.in_port)
+        assert engine.status()[0] == "armed"
+
+        t0 = play_arpeggio(snd, monitor)
+        # the player stopped: after 4 silent beats the engine releases and re-arms
+        state, counters = engine.wait_status(
+            lambda s, c: s == "armed" and c["notes_sent"] > 0, 15.0, "the engine to re-arm")
+        helpers.wait_silent(rec)  # the last notes ring out
+        time.sleep(0.2)  # nothing else may follow
+        sent = rec.stop()
+    finally:
+        engine.stop()
 
     assert counters["midi_in"] == 2 * len(ARPEGGIO)
     assert counters["thread_errors"] == 0

@@ -50,9 +50,9 @@ def keyed(ons, t0: float) -> list[tuple[int, int, int, int, float]]:
     return sorted(rows, key=lambda r: (r[4], r[1], r[2]))
 
 
-def play(sender, events) -> float:
+def play(sender, events, monitor) -> float:
     """Send ``events`` at their times (sleep, then spin the last ms); return the send time
-    of the first note-on."""
+    of the first note-on (how late each is sent goes to ``monitor.late``)."""
     t_start = time.monotonic() + 0.1
     first_on = None
     for e in events:
@@ -62,6 +62,7 @@ def play(sender, events) -> float:
         while time.monotonic() < due:
             pass
         t = sender.send(e.data)
+        monitor.late(t - due)
         if first_on is None and is_note_on(e.data):
             first_on = t
     return first_on
@@ -69,23 +70,31 @@ def play(sender, events) -> float:
 
 @pytest.mark.integration
 def test_live_through_jack_equals_offline_render(improv, midi_sender, midi_recorder, helpers,
-                                                 tmp_path):
+                                                 retake, tmp_path):
     events = truncated_example(tmp_path / "ode_8s.mid")
     cfg = load(None, {"tempo.bpm": BPM})
     offline = render(tmp_path / "ode_8s.mid", cfg)
     first_t = next(e.t_sec for e in events if is_note_on(e.data))
     expected = keyed(note_ons(offline.sent), first_t)
     assert len(expected) > 20
+    retake(lambda monitor: live_take(improv, midi_sender, midi_recorder, helpers, events,
+                                     expected, monitor))
 
+
+def live_take(improv, midi_sender, midi_recorder, helpers, events, expected, monitor) -> None:
+    """One take: a fresh engine, the events played in, its notes against ``expected``."""
     engine = improv("twin", tempo=BPM)
-    rec = midi_recorder(engine.out_port)
-    snd = midi_sender(engine.in_port)
-    t0 = play(snd, events)
-    engine.wait_status(lambda s, c: s == "armed" and c["notes_sent"] > 0, 15.0,
-                       "the engine to re-arm after the player stopped")
-    helpers.wait_silent(rec)  # the last notes ring out
-    time.sleep(0.2)
-    sent = rec.stop()
+    try:
+        rec = midi_recorder(engine.out_port)
+        snd = midi_sender(engine.in_port)
+        t0 = play(snd, events, monitor)
+        engine.wait_status(lambda s, c: s == "armed" and c["notes_sent"] > 0, 15.0,
+                           "the engine to re-arm after the player stopped")
+        helpers.wait_silent(rec)  # the last notes ring out
+        time.sleep(0.2)
+        sent = rec.stop()
+    finally:
+        engine.stop()
     note_pairs(sent)  # live: no hanging notes either
     got = keyed(note_ons(sent), t0)
 
