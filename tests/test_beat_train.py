@@ -109,3 +109,29 @@ def test_split_keeps_every_rendering_of_a_song_segment_on_one_side():
     assert {c[0][0] for c in val} == {"P", "H"}
     assert all(len([c for c in val if (c[3]["source"], c[3]["segment_sec"]) == s]) == 6
                for s in segments(val))
+
+
+def test_the_engine_runs_the_shipped_weights_as_torch_does():
+    """models/improv_beat.json loaded into BeatNet (torch) and into the engine's numba kernel
+    (``BeatActivation``, sums vectorised in any order) give the same beat and downbeat
+    probabilities, frame by frame, on real band frames."""
+    import torch
+
+    from engine.listen.activation import DEFAULT_MODEL, BeatActivation
+    from engine.listen.onset import LogSpectrum
+    from tests.test_listen import clicks
+
+    bt = _beat_train()
+    spec = LogSpectrum(44100)
+    rng = np.random.default_rng(3)
+    x = clicks(100, 8) + 0.05 * rng.standard_normal(8 * 44100).astype(np.float32)
+    bands = spec.process(x).copy()
+    net = bt.BeatNet(spec.n_bands)
+    bt.load_json_weights(net, DEFAULT_MODEL)
+    with torch.no_grad():
+        ref = torch.sigmoid(net(torch.tensor(bands[None], dtype=torch.float32)))[0].numpy()
+    engine = BeatActivation(DEFAULT_MODEL)
+    got = np.concatenate([engine.process(bands[i:i + 7]).copy() for i in range(0, len(bands), 7)])
+    assert got.shape == ref.shape == (len(bands), 2)
+    assert np.abs(got - ref).max() < 1e-4
+    assert ref[:, 0].max() > 0.5  # the clicks are heard: not two flat outputs
