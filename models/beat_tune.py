@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     grid = [{}]
     if args.grid:
         keys = {"transition_lambda": [15.0, 30.0], "observation_lambda": [4.0, 8.0],
-                "beat_frames": [1, 2], "prior_octaves": [0.6]}
+                "beat_frames": [1, 2], "prior_octaves": [0.6], "beat_gap_cost": [1.0, 0.2]}
         grid = [dict(zip(keys, v)) for v in itertools.product(*keys.values())]
     for params in grid:
         r = run(acts, params)
