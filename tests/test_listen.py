@@ -157,6 +157,26 @@ def test_the_probability_tracker_recovers_from_an_activation_it_cannot_explain()
     assert 60.0 * fps / np.median(np.diff(beats)) == pytest.approx(120.0, rel=0.02)
 
 
+@pytest.mark.parametrize("bpm", [60, 66, 75])
+def test_the_probability_tracker_keeps_a_slow_beat_over_its_passing_eighths(bpm):
+    """A slow chorale's activation: the beats at 0.9, its passing eighths half-way at 0.5.
+    The tracker must keep the slow beat, not take twice the tempo (a beat frame with no
+    activation costs: ``beat_gap_cost``; at no cost every setting went to double time)."""
+    fps = 50
+    period = 60.0 * fps / bpm
+    act = np.full(30 * fps, 0.02)
+    for k in np.arange(0, len(act), period):
+        act[int(round(k))] = 0.9
+        if int(round(k + period / 2)) < len(act):
+            act[int(round(k + period / 2))] = 0.5
+    tracker = learned_tracker(fps)
+    beats = []
+    for k in range(len(act)):
+        beats += tracker.process(act[k:k + 1])
+    late = np.array(beats[len(beats) // 2:])
+    assert 60.0 * fps / np.mean(np.diff(late)) == pytest.approx(bpm, rel=0.02)
+
+
 def test_learned_activation_whole_equals_blocks_and_reset():
     x = clicks(100, 8)
     spec = LogSpectrum(44100)
