@@ -126,8 +126,9 @@ def test_the_default_listener_commits_no_beats_on_steady_noise(colour):
     # the engine's default (auto): the learned activation, trained to answer noise with no
     # beat, keeps the flux's stray "onsets" out while the gate decides, and the gate then
     # picks it (before: 50-70 beats in these 30 s). What is left are the beats of the first
-    # 2.5 s, while the flux's level warms up from 0 (OnsetLevel): 6 with the flux tracker's
-    # 90 BPM prior, 9 with its 110 BPM one (white and pink noise; brown: none)
+    # 2.8 s, while the flux's level warms up from 0 (OnsetLevel): 6 with the flux tracker's
+    # 90 BPM prior, 9 with its 110 BPM one, 10 since the learned tracker's re-tune (white and
+    # pink noise; brown: none)
     sr = 44100
     rng = np.random.default_rng(11)
     spec = np.fft.rfft(rng.standard_normal(30 * sr))
