@@ -114,15 +114,22 @@ class Improv(Tracker):
 
     def available(self):
         try:
-            from engine.listen.activation import DEFAULT_MODEL
+            from engine.listen.activation import DEFAULT_MODEL, ModelFileError, load_model
             from engine.listen.track import beats_of_audio
         except Exception as exc:  # noqa: BLE001 - any import failure means "not there yet"
             return f"engine.listen.track.beats_of_audio does not import ({exc})"
         self._fn = beats_of_audio
-        self._model = DEFAULT_MODEL if self.model == "default" else None
-        if self._model is not None and not Path(self._model).exists():
-            return f"{self._model} is missing"
+        self._model = None
+        if self.model == "default":
+            try:  # read once, here: model loading is not timed (as for madmom)
+                self._model = load_model(DEFAULT_MODEL)
+            except ModelFileError as exc:
+                return str(exc)
         return None
+
+    def prepare(self):  # numba kernels load from their cache on first use: not timed
+        rng = np.random.default_rng(0)
+        self.beats(rng.standard_normal(5 * 44100).astype(np.float32) * 0.1, 44100)
 
     def beats(self, x, sr):
         beats, self.positions = self._fn(x, sr, beat_model=self._model, with_positions=True,
@@ -150,6 +157,9 @@ class ImprovMidi(Tracker):
             return f"engine.listen.track.beats_of_midi does not import ({exc})"
         self._fn = beats_of_midi
         return None
+
+    def prepare(self):  # (numba kernels load on first use: not timed)
+        self._fn(str(ROOT / "examples" / "ode_to_joy.mid"))
 
     def beats(self, midi_path, sr):
         from engine.events import is_note_on
