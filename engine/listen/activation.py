@@ -19,7 +19,7 @@ import numpy as np
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "improv_beat.json"
 FORMAT = "improv-beat-gru-v1"
 # the kernels may sum in any order (so LLVM vectorises the dot products: half the CPU, outputs
-# within 1e-14 of the in-order sums); exp/tanh stay exact and NaN is not assumed away
+# within 2e-15 of the in-order sums); exp/tanh stay exact and NaN is not assumed away
 FAST = {"reassoc", "contract"}
 
 

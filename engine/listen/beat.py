@@ -270,7 +270,8 @@ def learned_tracker(fps: int = 50, **overrides) -> BeatTracker:
     # chosen by models/beat_tune.py --grid on held-out TRAINING clips (not the development
     # set): a beat frame without activation costs 0.2 of an off-beat one (was 1.0: no cost,
     # which let a slow legato piece's beats fall in gaps; F 0.907 -> 0.920, below 80 BPM
-    # 0.732 -> 0.856), two beat frames, a wider off-beat (1/4) and slower tempo changes
+    # 0.732 -> 0.856), two beat frames, a likelier gap (1/(lambda - 1) = 1/3 instead of
+    # 1/7) and slower tempo changes
     params = dict(adaptive=False, onset_p=(1.0, 0.0, 0.0, 0.0), beat_gap_cost=0.2,
                   beat_frames=2, observation_lambda=4.0, onset_threshold=0.3,
                   transition_lambda=15.0, prior_octaves=0.6)
