@@ -135,6 +135,7 @@ class LogSpectrum:
         self._frame = np.zeros(frame_size, dtype=np.float32)
         self._pending = np.zeros(frame_size, dtype=np.float32)  # samples before their frame
         self.out = np.zeros((max_frames_per_call, self.n_bands), dtype=np.float32)
+        self._no_frames = self.out[:0]  # what a block that completes no frame returns
         self.bad_samples = 0  # NaN/inf samples replaced by silence
         _append(self._ring, self._frame, 0, 1)  # compile/load the kernel now, not live
         self.reset()
@@ -144,7 +145,7 @@ class LogSpectrum:
         self._n_samples = 0  # samples seen
         self._fill = 0  # of them, not yet in the ring (``_pending``)
         self.n_frames = 0  # frames produced
-        self._frame_end = int(round(self.hop))  # the sample count that completes the next
+        self._frame_end = int(round(self.hop))  # the sample count that completes a frame
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Feed samples; return the band frames completed, shape (n, n_bands) (a view of a
@@ -156,7 +157,7 @@ class LogSpectrum:
             self._pending[fill:fill + n] = block
             self._fill = fill + n
             self._n_samples += n
-            return self.out[:0]
+            return self._no_frames
         if fill:
             self.bad_samples += _append(self._ring, self._pending, 0, fill)
             self._fill = 0
