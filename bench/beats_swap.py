@@ -75,7 +75,7 @@ def decode_improv(act: np.ndarray, lat: float, tracker) -> np.ndarray:
     beats = []
     for k in range(len(act)):
         for f in tracker.process(act[k:k + 1]):
-            beats.append((f + 1) / FPS - lat)
+            beats.append((f + 1) / FPS - lat + tracker.lag_sec)
     return np.array(beats)
 
 

@@ -8,7 +8,8 @@ validation clips' band frames at every input level, and prints F (+-70 ms), temp
 F on legato ensembles without drums (where the activation used to take the eighths for
 beats) and on those below 80 BPM, on the generated accompaniment textures
 (``bench/beats_trainaccomp.py``, if rendered) and on all the other clips, meter accuracy
-(3 vs 4) and downbeat F, for the default settings or a small grid around them.
+(3 vs 4), downbeat F and the median offset of the beats (ms, the median over clips of each
+clip's median), for the default settings or a small grid around them.
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ LEGATO = {"organ", "strings", "quartet", "woodwinds", "choir", "brass", "trio"}
 def run(acts, params: dict):
     import mir_eval
 
-    fs, fch, fleg, fslow, meter_ok, dfs, facc = [], [], [], [], [], [], []
+    fs, fch, fleg, fslow, meter_ok, dfs, facc, offsets = [], [], [], [], [], [], [], []
     for act, tgt, info in acts:
         tr = learned_tracker(FPS, **params)
         mt = MeterTracker()
         beats, downs = [], []
         for k in range(len(act)):
             for f in tr.process(act[k:k + 1, 0]):
-                t = (f + 1) / FPS - LATENCY_SEC
+                t = (f + 1) / FPS - LATENCY_SEC + tr.lag_sec
                 beats.append(t)
                 d = max(act[f, 1], act[f - 1, 1]) if f > 0 else act[f, 1]
                 if mt.beat(d) == 1:
@@ -57,6 +58,7 @@ def run(acts, params: dict):
             dfs.append(mir_eval.beat.f_measure(mir_eval.beat.trim_beats(ref_d),
                                                mir_eval.beat.trim_beats(np.array(downs))))
         fs.append(f)
+        offsets.extend(_offsets(np.array(beats), ref))
         if str(info.get("source", "")).startswith("generated"):
             facc.append(f)  # bench/beats_trainaccomp.py's accompaniment textures
         if info["curve"] != "steady":
@@ -73,7 +75,19 @@ def run(acts, params: dict):
             "f_accompaniment": np.mean(facc) if facc else float("nan"),
             "f_not_accompaniment": (np.sum(fs) - np.sum(facc)) / max(1, len(fs) - len(facc)),
             "meter": np.mean(meter_ok),
-            "downbeat_f": np.mean(dfs)}
+            "downbeat_f": np.mean(dfs),
+            "offset_ms": 1000.0 * np.median(offsets) if offsets else float("nan")}
+
+
+def _offsets(beats: np.ndarray, ref: np.ndarray) -> list[float]:
+    """The clip's median offset (s, beat minus the nearest true beat, within 70 ms), as a
+    list of 0 or 1 value."""
+    if not len(beats) or not len(ref):
+        return []
+    d = beats[:, None] - ref[None, :]
+    d = d[np.arange(len(beats)), np.abs(d).argmin(axis=1)]
+    d = d[np.abs(d) < 0.07]
+    return [float(np.median(d))] if len(d) else []
 
 
 def main(argv=None) -> int:

@@ -180,6 +180,22 @@ def test_the_probability_tracker_keeps_a_slow_beat_over_its_passing_eighths(bpm)
     assert 60.0 * fps / np.mean(np.diff(late)) == pytest.approx(bpm, rel=0.02)
 
 
+@pytest.mark.parametrize("period", [25, 30, 37])
+def test_the_probability_tracker_places_beats_on_the_activation_peak(period):
+    """An activation shaped as the network was trained to give it (1 on the beat's frame, 0.5
+    either side): the pointer crosses the beat on the frame before the peak (two beat frames
+    straddle it), and ``lag_frames`` puts the beat back on the peak."""
+    act = np.zeros(60 * period)
+    peaks = np.arange(2 * period, len(act) - 1, period)
+    act[peaks - 1] = act[peaks + 1] = 0.5
+    act[peaks] = 1.0
+    tracker = learned_tracker(50)
+    committed = np.array(tracker.process(act)[5:], dtype=float) + tracker.lag_frames
+    nearest = peaks[np.abs(peaks[None, :] - committed[:, None]).argmin(axis=1)]
+    assert len(committed) > 40 and np.array_equal(committed, nearest)
+    assert tracker.lag_sec == tracker.lag_frames / 50
+
+
 def test_learned_activation_whole_equals_blocks_and_reset():
     x = clicks(100, 8)
     spec = LogSpectrum(44100)

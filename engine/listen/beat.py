@@ -110,8 +110,12 @@ class BeatTracker:
                  prior_strength: float = 1.0,
                  prior_bpm: float = 90.0, prior_octaves: float = 0.6, floor: float = 1.0,
                  scale: float = 2.0, hold_beats: float = 4.0, adaptive: bool = True,
-                 onset_threshold: float = 0.5) -> None:
+                 onset_threshold: float = 0.5, lag_frames: float = 0.0) -> None:
         self.fps = fps
+        # how many frames the committed beat frames fall before the beats they mark, on
+        # average: whoever turns a beat frame into a time adds ``lag_sec``
+        self.lag_frames = lag_frames
+        self.lag_sec = lag_frames / fps
         self.adaptive = adaptive  # False: the input is already a probability (learned)
         self.onset_threshold = onset_threshold
         lo = int(np.floor(60.0 * fps / max_bpm))
@@ -271,9 +275,13 @@ def learned_tracker(fps: int = 50, **overrides) -> BeatTracker:
     # set): a beat frame without activation costs 0.2 of an off-beat one (was 1.0: no cost,
     # which let a slow legato piece's beats fall in gaps; F 0.907 -> 0.920, below 80 BPM
     # 0.732 -> 0.856), two beat frames, a likelier gap (1/(lambda - 1) = 1/3 instead of
-    # 1/7) and slower tempo changes
+    # 1/7) and slower tempo changes.
+    # Its beat frames fall one frame early: median -20 ms on those clips (the flux tracker's:
+    # 0 ms), since the two beat frames straddle the activation's peak and the pointer crosses
+    # the beat on the first; hence lag_frames=1 (F 0.920 -> 0.924 there; models/beat_tune.py
+    # prints the median offset)
     params = dict(adaptive=False, onset_p=(1.0, 0.0, 0.0, 0.0), beat_gap_cost=0.2,
                   beat_frames=2, observation_lambda=4.0, onset_threshold=0.3,
-                  transition_lambda=15.0, prior_octaves=0.6)
+                  transition_lambda=15.0, prior_octaves=0.6, lag_frames=1.0)
     params.update(overrides)
     return BeatTracker(fps=fps, **params)

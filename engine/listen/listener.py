@@ -123,7 +123,7 @@ class Listener:
             ring[k] = 0.0
             self.last_strength = self._one[0]
             for f in self.tracker.process(self._one):
-                self.beats.append(self.t0_sec + f / FPS)
+                self.beats.append(self.t0_sec + (f + self.tracker.lag_frames) / FPS)
                 self.positions.append(self._bar_position(self.note_accents, f))
             for f, act in self.tracker.onsets_out:
                 self.onsets.append((self.t0_sec + f / FPS, act))
@@ -155,7 +155,8 @@ class Listener:
         for k in range(len(act)):
             # the onset stream stays the flux's; the beats follow the learned activation
             for f in self.tracker.process(act[k:k + 1, 0]):
-                self.beats.append(self.t0_sec + self.detector.frame_time_sec(f))
+                self.beats.append(self.t0_sec + self.detector.frame_time_sec(f)
+                                  + self.tracker.lag_sec)
                 j = f - n_before  # the beat's own frame, if still in this call
                 down = act[j, 1] if 0 <= j < len(act) else act[k, 1]
                 if j > 0:
@@ -171,7 +172,7 @@ class Listener:
         for k in range(len(strengths)):
             acc.frame(n_before + k, bands[k], strengths[k], low[k])
             for f in self.tracker.process(strengths[k:k + 1]):
-                self.beats.append(self.t0_sec + det.frame_time_sec(f))
+                self.beats.append(self.t0_sec + det.frame_time_sec(f) + self.tracker.lag_sec)
                 self.positions.append(self._bar_position(acc, f))
             for f, a in self.tracker.onsets_out:
                 self.onsets.append((self.t0_sec + det.frame_time_sec(f), a))
@@ -203,7 +204,8 @@ class Listener:
                 f += origin  # a tracker restarted for a trial counts from its restart
                 if f - self._last_beat >= 0.5 * self.tracker.period_frames:  # not twice
                     self._last_beat = f
-                    self.beats.append(self.t0_sec + det.frame_time_sec(f))
+                    self.beats.append(self.t0_sec + det.frame_time_sec(f)
+                                      + self.tracker.lag_sec)
                     self.positions.append(self._bar_position(acc, f))
             event = gate.add(float(strengths[k]), float(act[k, 0]) if act is not None else None,
                              float(det.high_out[k]))
