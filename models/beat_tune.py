@@ -46,7 +46,7 @@ def run(acts, params: dict):
             for f in tr.process(act[k:k + 1, 0]):
                 t = (f + 1) / FPS - LATENCY_SEC + tr.lag_sec
                 beats.append(t)
-                d = max(act[f, 1], act[f - 1, 1]) if f > 0 else act[f, 1]
+                d = max(act[f, 1], act[min(f + 1, k), 1])  # (as engine/listen/listener.py)
                 if mt.beat(d) == 1:
                     downs.append(t)
         ref = (np.flatnonzero(tgt[:, 0] == 1.0) + 1) / FPS - LATENCY_SEC

@@ -294,6 +294,17 @@ def test_downbeats_and_meter_on_the_flux_path(meter):
     assert all(np.abs(downbeats - t).min() < 0.07 for t in playing), (ones, downbeats)
 
 
+def test_learned_path_beats_and_bar_positions_do_not_depend_on_the_block_size():
+    """The learned path labels a beat from the downbeat probability of its frame and the one
+    after: with one frame per block or many, the same beats and the same positions."""
+    x, _ = bars(4, 12)
+    runs = [beats_of_audio(x, 44100, block=block, beat_model=DEFAULT_MODEL,
+                           with_positions=True) for block in (128, 512, 4096)]
+    assert len(runs[0][0]) > 30 and (runs[0][1] == 1).sum() >= 5
+    for beats, positions in runs[1:]:
+        assert np.array_equal(beats, runs[0][0]) and np.array_equal(positions, runs[0][1])
+
+
 @pytest.mark.parametrize("meter", [3, 4])
 def test_downbeats_and_meter_on_the_midi_path(tmp_path, meter):
     """A left hand on each downbeat (a bass note and a chord, harmony changing every bar)
