@@ -124,14 +124,16 @@ class BeatActivation:
         self._h0[:] = 0.0
         self._h1[:] = 0.0
 
-    def process(self, bands: np.ndarray) -> np.ndarray:
+    def process(self, bands: np.ndarray, start: int = 0) -> np.ndarray:
         """``bands`` (n, n_bands) -> (n, 2) beat/downbeat probabilities (a view of a reused
-        buffer, valid until the next call)."""
+        buffer, valid until the next call). With ``start``, the frames before it are not
+        heard (their rows are 0): a network started afresh part-way through a block."""
         n = bands.shape[0]
         if bands.ndim != 2 or bands.shape[1] != self.n_bands:
             raise ValueError(f"beat activation: expected frames of {self.n_bands} bands, "
                              f"got shape {bands.shape}")
-        for k in range(n):
+        self.out[:min(start, n)] = 0.0
+        for k in range(start, n):
             _frame(bands[k], self._prev, *self._w, self._feat, self._h0, self._h1, self._z0,
                    self._gi, self._gh, self.out[k])
         return self.out[:n]

@@ -235,9 +235,8 @@ class Listener:
                     self.learned_tracker.reset()
                     self._origin = (self._origin[0], frame + 1)
                     # the network's state must see every frame from now on: run it on the
-                    # rest of this block too
-                    act = self.activation.process(bands[k + 1:])
-                    act = np.concatenate([np.zeros((k + 1, act.shape[1])), act])
+                    # rest of this block too (rows up to k, already read, become 0)
+                    act = self.activation.process(bands, start=k + 1)
             self.tracker = self.learned_tracker if gate.learned else self.flux_tracker
             if not gate.run_learned:
                 act = None
