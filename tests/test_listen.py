@@ -210,6 +210,19 @@ def test_learned_activation_whole_equals_blocks_and_reset():
     assert 0 < beat_frames.sum() < len(whole) // 5  # peaks on the clicks, not everywhere
 
 
+def test_learned_activation_started_part_way_through_a_block():
+    """A network restarted for a gate trial hears only the rest of the block: its rows
+    before ``start`` are 0 and the rest equal a fresh network on those frames alone."""
+    x = clicks(100, 4)
+    bands = LogSpectrum(44100).process(x).copy()
+    net = BeatActivation()
+    part = net.process(bands[7:]).copy()
+    net.reset()
+    started = net.process(bands, start=7).copy()
+    assert started.shape == (len(bands), 2) and not started[:7].any()
+    assert np.array_equal(started[7:], part)
+
+
 def test_other_sample_rates_and_block_sizes():
     for sr, block in ((48000, 128), (22050, 64), (96000, 1024)):
         x = clicks(110, 16, sr=sr)
