@@ -390,13 +390,16 @@ def ensure_dataset(data: Path) -> dict:
     return json.loads(manifest_path.read_text())
 
 
-def run(tracker: Tracker, clips: list[dict], data: Path) -> list[dict]:
+def run(tracker: Tracker, clips: list[dict], data: Path, gain_db: float = 0.0) -> list[dict]:
     rows = []
+    gain = np.float32(10.0 ** (gain_db / 20.0))
     for clip in clips:
         if tracker.path == "midi" and not clip.get("midi"):
             continue
         ref = np.loadtxt(data / clip["beats"], ndmin=2)[:, 0]
         x, sr = read_wav(data / clip["audio"])
+        if gain_db:
+            x = x * gain  # a quieter input (the clips peak at 0.89: no louder without clipping)
         seconds = len(x) / sr
         arg = data / clip["midi"] if tracker.path == "midi" else x
         row = {"tracker": tracker.name, "path": tracker.path, "clip": clip["name"],
@@ -506,7 +509,12 @@ def main(argv=None) -> int:
                     help=f"comma-separated, of: {', '.join(TRACKERS)}")
     ap.add_argument("--clips", default="", help="only clips whose name contains this")
     ap.add_argument("--csv", type=Path, default=None, help="default: DATA/results.csv")
+    ap.add_argument("--gain-db", type=float, default=0.0,
+                    help="scale the audio by this many dB (<= 0) for every audio tracker: "
+                         "how much each depends on the input level")
     args = ap.parse_args(argv)
+    if args.gain_db > 0.0:
+        ap.error("--gain-db must be <= 0 (the clips peak at 0.89)")
     manifest = ensure_dataset(args.data)
     clips = [c for c in manifest["clips"] if args.clips in c["name"]]
     kinds: dict[str, int] = {}
@@ -517,7 +525,9 @@ def main(argv=None) -> int:
     print(f"scores: mir_eval, F-measure +-{F_WINDOW_SEC * 1000:.0f} ms, CMLt, AMLt; first "
           f"{TRIM_SEC:.0f} s trimmed; CPU = process time of the tracker call, one thread\n")
 
-    ran = run_each(args.trackers, TRACKERS, lambda t: run(t, clips, args.data))
+    if args.gain_db:
+        print(f"audio at {args.gain_db:+.1f} dB\n")
+    ran = run_each(args.trackers, TRACKERS, lambda t: run(t, clips, args.data, args.gain_db))
     if ran is None:
         return 2
     results, labels = ran
