@@ -103,7 +103,10 @@ def main() -> int:
                     + 1.0 / FPS - lat
             rows.setdefault((name, "madmom DBN"), []).append((bb.score(ref, est)["f"], changing))
             if name != "flux":  # the flux is a strength, not a probability: its own tracker
-                est = decode_improv(act, lat, learned_tracker(FPS, onset_threshold=0.05))
+                # (the learned tracker's lag_frames was measured on improv's own activation;
+                # madmom's is decoded where the pointer crosses the beat, as before it)
+                lag = {"lag_frames": 0.0} if name == "madmom" else {}
+                est = decode_improv(act, lat, learned_tracker(FPS, onset_threshold=0.05, **lag))
                 rows.setdefault((name, "improv"), []).append((bb.score(ref, est)["f"], changing))
         est = decode_improv(flux, lat, flux_tracker(FPS))
         rows.setdefault(("flux", "improv flux tracker"), []).append(
