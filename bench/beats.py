@@ -34,6 +34,12 @@ Install the peers into the environment that runs this (none is a dependency of i
     pip install aubio librosa soundfile
     pip install cython && pip install --no-build-isolation madmom   # 0.16.1, see below
     python bench/beats.py [--trackers improv,aubio,madmom,librosa,btrack] [--clips SUBSTR]
+        [--data bench/data/SET] [--gain-db 0,-6,-12]
+
+``--gain-db`` plays every clip that many dB quieter (the clips peak at 0.89) to the audio
+trackers, at each level given, and ends with each tracker's F at every level and the mean:
+F moves by +-0.01-0.05 between nearby levels (a few clips flip to twice the tempo or the
+off-beat), so a change judged at one level alone can be that level's lottery.
 
 madmom 0.16.1 (PyPI's latest) predates Python 3.10+ and numpy 1.24+: it imports
 ``pkg_resources``, ``collections.MutableSequence`` and ``np.float`` / ``np.int``. Before
@@ -509,11 +515,17 @@ def main(argv=None) -> int:
                     help=f"comma-separated, of: {', '.join(TRACKERS)}")
     ap.add_argument("--clips", default="", help="only clips whose name contains this")
     ap.add_argument("--csv", type=Path, default=None, help="default: DATA/results.csv")
-    ap.add_argument("--gain-db", type=float, default=0.0,
+    ap.add_argument("--gain-db", default="0",
                     help="scale the audio by this many dB (<= 0) for every audio tracker: "
-                         "how much each depends on the input level")
+                         "how much each depends on the input level; several, comma-separated "
+                         "(e.g. 0,-6,-12), run one after the other and end with each "
+                         "tracker's F at every level and their mean")
     args = ap.parse_args(argv)
-    if args.gain_db > 0.0:
+    try:
+        levels = [float(g) for g in args.gain_db.split(",")]
+    except ValueError:
+        ap.error(f"--gain-db: numbers, comma-separated, not {args.gain_db!r}")
+    if max(levels) > 0.0:
         ap.error("--gain-db must be <= 0 (the clips peak at 0.89)")
     manifest = ensure_dataset(args.data)
     clips = [c for c in manifest["clips"] if args.clips in c["name"]]
@@ -525,32 +537,64 @@ def main(argv=None) -> int:
     print(f"scores: mir_eval, F-measure +-{F_WINDOW_SEC * 1000:.0f} ms, CMLt, AMLt; first "
           f"{TRIM_SEC:.0f} s trimmed; CPU = process time of the tracker call, one thread\n")
 
-    if args.gain_db:
-        print(f"audio at {args.gain_db:+.1f} dB\n")
-    ran = run_each(args.trackers, TRACKERS, lambda t: run(t, clips, args.data, args.gain_db))
-    if ran is None:
-        return 2
-    results, labels = ran
+    by_level: dict[float, dict[str, list[dict]]] = {}
+    for gain_db in levels:
+        if gain_db or len(levels) > 1:
+            print(f"\n## Audio at {gain_db:+.1f} dB\n")
+        ran = run_each(args.trackers, TRACKERS,
+                       lambda t, g=gain_db: run(t, clips, args.data, g))
+        if ran is None:
+            return 2
+        results, labels = ran
+        for rows in results.values():
+            for r in rows:
+                r["gain_db"] = gain_db
+        by_level[gain_db] = results
+        print_results(results, labels, args.trackers)
+    if len(levels) > 1:
+        print_levels(by_level, labels)
 
+    rows = {f"{name}@{g}": rs for g, res in by_level.items() for name, rs in res.items()}
+    if rows:
+        write_rows(args.csv or args.data / "results.csv", rows,
+                   ["tracker", "path", "gain_db", "clip", "kind", "tempo_curve", "meter", "f",
+                    "cmlt", "amlt", "cmlc", "amlc", "offset_ms", "downbeat_f", "meter_ok",
+                    "cpu_sec", "audio_sec", "n_ref", "n_est", "error"])
+    return 0
+
+
+def print_results(results: dict[str, list[dict]], labels: dict[str, str], names: str) -> None:
     audio = {k: v for k, v in results.items() if TRACKERS[k].path == "audio"}
     midi = {k: v for k, v in results.items() if TRACKERS[k].path == "midi"}
     if audio:
         print_tables(audio, labels, "Audio path")
-    if "improv-midi" in args.trackers or "improv-melody" in args.trackers:
+    if "improv-midi" in names or "improv-melody" in names:
         if midi:
             print_tables(midi, labels, "MIDI path (score clips' .mid files)")
         else:
             print("\n### MIDI path\n\nimprov's tracker is not available: no MIDI-path figures.")
-    if "improv" in args.trackers and "improv" not in results:
+    if "improv" in names and "improv" not in results:
         print("\nimprov's tracker is not available (engine.listen.track): peers only.")
 
-    if results:
-        write_rows(args.csv or args.data / "results.csv", results,
-                   ["tracker", "path", "clip", "kind", "tempo_curve", "meter", "f", "cmlt",
-                    "amlt", "cmlc", "amlc", "offset_ms", "downbeat_f", "meter_ok", "cpu_sec",
-                    "audio_sec",
-                    "n_ref", "n_est", "error"])
-    return 0
+
+def print_levels(by_level: dict[float, dict[str, list[dict]]], labels: dict[str, str]) -> None:
+    """F (tempo-changing F) of each audio tracker at every input level, and the mean over the
+    levels: a choice that only moves one level's figure is the level's lottery."""
+    levels = list(by_level)
+    names = [n for n in labels if TRACKERS[n].path == "audio"
+             and all(n in res for res in by_level.values())]
+    if not names:
+        return
+    print("\n### F by input level (tempo-changing F)\n")
+    print("| tracker | " + " | ".join(f"{g:+.0f} dB" for g in levels) + " | mean |")
+    print("|---|" + "---:|" * (len(levels) + 1))
+    for name in names:
+        f = [mean(by_level[g][name], "f")[0] for g in levels]
+        fc = [mean(by_level[g][name], "f", lambda r: r["tempo_curve"] in CHANGING)[0]
+              for g in levels]
+        cells = [f"{a:.3f} ({b:.3f})" for a, b in zip(f, fc)]
+        cells.append(f"{np.mean(f):.3f} ({np.mean(fc):.3f})")
+        print(f"| {labels[name]} | " + " | ".join(cells) + " |")
 
 
 def run_each(names: str, registry: dict, run_one) -> tuple[dict, dict] | None:
