@@ -160,9 +160,13 @@ class Listener:
             ring[frame % len(ring)] = act[k, 1]
             # the onset stream stays the flux's; the beats follow the learned activation
             for f in self.tracker.process(act[k:k + 1, 0]):
-                self.beats.append(self.t0_sec + self.detector.frame_time_sec(f)
-                                  + self.tracker.lag_sec)
+                self.beats.append(self._beat_time_sec(f))
                 self.positions.append(self.meter.beat(self._downbeat_probability(f, frame)))
+
+    def _beat_time_sec(self, f: int) -> float:
+        """Audio: the time of a beat the current tracker committed at frame ``f`` (plus its
+        ``lag_sec``: where its beat frames fall before the beats, on average)."""
+        return self.t0_sec + self.detector.frame_time_sec(f) + self.tracker.lag_sec
 
     def _downbeat_probability(self, f: int, frame: int) -> float:
         """Learned path: the network's downbeat probability for a beat committed at frame
@@ -187,7 +191,7 @@ class Listener:
         for k in range(len(strengths)):
             acc.frame(n_before + k, bands[k], strengths[k], low[k])
             for f in self.tracker.process(strengths[k:k + 1]):
-                self.beats.append(self.t0_sec + det.frame_time_sec(f) + self.tracker.lag_sec)
+                self.beats.append(self._beat_time_sec(f))
                 self.positions.append(self._bar_position(acc, f))
             for f, a in self.tracker.onsets_out:
                 self.onsets.append((self.t0_sec + det.frame_time_sec(f), a))
@@ -219,8 +223,7 @@ class Listener:
                 f += origin  # a tracker restarted for a trial counts from its restart
                 if f - self._last_beat >= 0.5 * self.tracker.period_frames:  # not twice
                     self._last_beat = f
-                    self.beats.append(self.t0_sec + det.frame_time_sec(f)
-                                      + self.tracker.lag_sec)
+                    self.beats.append(self._beat_time_sec(f))
                     self.positions.append(self._bar_position(acc, f))
             event = gate.add(float(strengths[k]), float(act[k, 0]) if act is not None else None,
                              float(det.high_out[k]))
