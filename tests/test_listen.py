@@ -194,6 +194,11 @@ def test_the_probability_tracker_places_beats_on_the_activation_peak(period):
     nearest = peaks[np.abs(peaks[None, :] - committed[:, None]).argmin(axis=1)]
     assert len(committed) > 40 and np.array_equal(committed, nearest)
     assert tracker.lag_sec == tracker.lag_frames / 50
+    # having heard a peak's frame, the tracker is at phase 0 and expects the next peak
+    tracker.reset()
+    peak = peaks[-3]
+    tracker.process(act[:peak + 1])
+    assert tracker.phase == 0.0 and tracker.next_beat_frame == peak + period
 
 
 def test_learned_activation_whole_equals_blocks_and_reset():

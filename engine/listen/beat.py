@@ -227,13 +227,17 @@ class BeatTracker:
 
     @property
     def phase(self) -> float:
-        """Position in the current beat, 0..1."""
-        return float(self._state_pos[self.best_state]) / self.period_frames
+        """Position in the current beat, 0..1 (0 on the beat itself, ``lag_frames`` after the
+        pointer crossed it)."""
+        period = self.period_frames
+        return ((float(self._state_pos[self.best_state]) - self.lag_frames) / period) % 1.0
 
     @property
     def next_beat_frame(self) -> int:
-        """The frame at which the next beat is expected."""
-        return self.frame + self.period_frames - int(self._state_pos[self.best_state])
+        """The frame at which the next beat is expected (``lag_frames`` after the pointer
+        crosses it). ``frame`` counts the frames processed: the last one is ``frame - 1``."""
+        ahead = self.period_frames - int(self._state_pos[self.best_state])
+        return self.frame - 1 + ahead + int(round(self.lag_frames))
 
     @property
     def hearing(self) -> bool:
