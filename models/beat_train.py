@@ -50,14 +50,22 @@ authors' songs):
     python -m models.beat_train --from-json leg3.json --lr 5e-4 --cosine --minutes 25 \
         --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last
 
-Tried after that, not shipped (worse on the development set, the LMMS songs and the held-out
-clips; README): Hydrogen's drum songs (``H###`` clips; once rendered into the cache, every
+Tried after that, not shipped (README): Hydrogen's drum songs, worse on the development set,
+the LMMS songs and the held-out clips (``H###`` clips; once rendered into the cache, every
 later run trains on them unless they are removed):
 
     python bench/beats_trainhydrogen.py
     python -m models.beat_train --from-json models/improv_beat.json --lr 5e-4 --cosine \
         --minutes 25 --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last \
         --oversample H=2 --out h2a.json
+
+and Debian's games' tracker modules, better on the held-out clips and (alone) on the development
+set, worse on the LMMS songs and the recorded loops and songs (``M###`` clips; rendered into
+the cache the same way -- move them out before a run that should not see them):
+
+    python bench/beats_trainmods.py
+    python -m models.beat_train --from-json models/improv_beat.json --lr 5e-4 --cosine \
+        --minutes 25 --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last
 """
 
 from __future__ import annotations
@@ -121,11 +129,14 @@ def split(clips):
     validation clip plays is left out, so no validation piece is ever heard in training. The
     LMMS and Hydrogen song clips (``P###``, ``H###``: one 30 s segment at three speeds, and on
     several kits) are chosen by segment, so all renderings of a segment fall on the same
-    side."""
+    side; the tracker modules' clips (``M###``) by module, so a validation module is never
+    heard in training."""
     def again(name):
         return name[0] in "SF"
 
     def key(c):
+        if c[0][0] == "M":
+            return c[3].get("source")
         return f"{c[3].get('source')}@{c[3].get('segment_sec')}" if c[0][0] in "PH" else c[0]
 
     val = {c[0] for c in clips if not again(c[0]) and zlib.crc32(key(c).encode()) % 10 == 0}
@@ -361,7 +372,9 @@ def main(argv=None) -> int:
                 "train_clips": len(train), "val_clips": len(val), "fine_tuned_from": base,
                 "data": "bench/beats_trainset.py (music21 pieces not in the dev set, and "
                         "--legato renderings) + bench/beats_trainloops.py (loops from lmms "
-                        "one-shots) + bench/beats_trainlmms.py (LMMS demo songs)",
+                        "one-shots) + bench/beats_trainlmms.py (LMMS demo songs)"
+                        + (" + bench/beats_trainmods.py (tracker modules)"
+                           if any(c[0][0] == "M" for c in train) else ""),
                 "offbeat_weight": args.offbeat_weight, "augment": args.augment,
                 "noise": args.noise, "noise_mix": args.noise_mix,
                 "oversample": args.oversample}

@@ -7,7 +7,8 @@ Runs the exported model (the runtime's numba code, not torch) and the causal tra
 validation clips' band frames at every input level, and prints F (+-70 ms), tempo-changing F,
 F on legato ensembles without drums (where the activation used to take the eighths for
 beats) and on those below 80 BPM, on the generated accompaniment textures
-(``bench/beats_trainaccomp.py``, if rendered) and on all the other clips, meter accuracy
+(``bench/beats_trainaccomp.py``, if rendered) and on all the other clips, on the tracker
+modules (``bench/beats_trainmods.py``, if rendered) and on all the other clips, meter accuracy
 (3 vs 4), downbeat F and the median offset of the beats (ms, the median over clips of each
 clip's median), for the default settings or a small grid around them.
 """
@@ -38,6 +39,7 @@ def run(acts, params: dict):
     import mir_eval
 
     fs, fch, fleg, fslow, meter_ok, dfs, facc, offsets = [], [], [], [], [], [], [], []
+    fmod = []
     for act, tgt, info in acts:
         tr = learned_tracker(FPS, **params)
         mt = MeterTracker()
@@ -61,6 +63,8 @@ def run(acts, params: dict):
         offsets.extend(_offsets(np.array(beats), ref))
         if str(info.get("source", "")).startswith("generated"):
             facc.append(f)  # bench/beats_trainaccomp.py's accompaniment textures
+        if info.get("kind") == "module":
+            fmod.append(f)  # bench/beats_trainmods.py's tracker modules
         if info["curve"] != "steady":
             fch.append(f)
         if info.get("ensemble") in LEGATO and not info.get("drums"):
@@ -74,6 +78,8 @@ def run(acts, params: dict):
             "f_slow_legato": np.mean(fslow) if fslow else float("nan"),
             "f_accompaniment": np.mean(facc) if facc else float("nan"),
             "f_not_accompaniment": (np.sum(fs) - np.sum(facc)) / max(1, len(fs) - len(facc)),
+            "f_modules": np.mean(fmod) if fmod else float("nan"),
+            "f_not_modules": (np.sum(fs) - np.sum(fmod)) / max(1, len(fs) - len(fmod)),
             "meter": np.mean(meter_ok),
             "downbeat_f": np.mean(dfs),
             "offset_ms": 1000.0 * np.median(offsets) if offsets else float("nan")}
