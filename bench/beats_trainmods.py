@@ -2,7 +2,7 @@
 drums and an exact row grid, under tempo curves.
 
 The activation's weakest material is recorded drum loops and produced songs, where it locks on
-the off-beat (README, "Which part is short"). Debian's games ship about 70 tracker modules
+the off-beat (README, "Which part is short"). Debian's games ship 76 distinct tracker modules
 (``.mod .xm .s3m .it``: pingus, tecnoballz, freedroid, pachi, ...): songs sequenced on a grid of
 rows from sampled instruments, most with sampled drum kits and breaks. Rendered with libopenmpt
 (``apt-get install libopenmpt0``, through ctypes), the time of every row is known while it
@@ -51,7 +51,7 @@ BPM_RANGE = (60.0, 200.0)
 
 
 def module_files() -> list[Path]:
-    """The installed modules, one per content (tuxtype ships tuxmath's three)."""
+    """The installed modules, each content once (one game may ship another's)."""
     seen, out = set(), []
     for root in ROOTS:
         for p in sorted(root.rglob("*")):
