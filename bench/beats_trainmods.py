@@ -104,16 +104,14 @@ class Openmpt:
             lib.openmpt_module_set_repeat_count(mod, 0)
             n_max = int(max_sec * SR)
             out = np.zeros(n_max, np.float32)
-            ptr = out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
             rows, last, n, factor = [], None, 0, None
-            step = ctypes.sizeof(ctypes.c_float)
             while n + CHUNK <= n_max:
                 f = round(float(factor_at(n / SR)), 4)
                 if f != factor:
                     lib.openmpt_module_ctl_set(mod, b"play.tempo_factor", str(f).encode())
                     factor = f
                 got = lib.openmpt_module_read_float_mono(
-                    mod, SR, CHUNK, ctypes.cast(ctypes.addressof(ptr.contents) + n * step,
+                    mod, SR, CHUNK, ctypes.cast(out.ctypes.data + n * out.itemsize,
                                                 ctypes.POINTER(ctypes.c_float)))
                 if got == 0:
                     break
@@ -139,7 +137,7 @@ def curve(rng: random.Random, base_bpm: float):
     pieces = []
     for _ in range(int(MAX_SEC // PIECE_SEC) + 1):
         kind = rng.choice(("steady", "steady", "accel", "rit", "rubato"))
-        f0 = rng.uniform(lo, hi)
+        f0 = rng.uniform(lo, hi)  # (drawn for every piece: the clips' seeds stay as rendered)
         if kind == "accel":
             f0 = rng.uniform(lo, max(lo, hi / 1.25))
             f1 = min(hi, f0 * rng.uniform(1.15, 1.35))

@@ -6,9 +6,9 @@ TRAINING set (never the development set, which ``bench/beats.py`` then scores on
 Runs the exported model (the runtime's numba code, not torch) and the causal tracker over the
 validation clips' band frames at every input level, and prints F (+-70 ms), tempo-changing F,
 F on legato ensembles without drums (where the activation used to take the eighths for
-beats) and on those below 80 BPM, on the generated accompaniment textures
-(``bench/beats_trainaccomp.py``, if rendered) and on all the other clips, on the tracker
-modules (``bench/beats_trainmods.py``, if rendered) and on all the other clips, meter accuracy
+beats) and on those below 80 BPM; on the generated accompaniment textures
+(``bench/beats_trainaccomp.py``) and on the tracker modules (``bench/beats_trainmods.py``),
+where rendered, each against all the other clips; meter accuracy
 (3 vs 4), downbeat F and the median offset of the beats (ms, the median over clips of each
 clip's median), for the default settings or a small grid around them.
 """
