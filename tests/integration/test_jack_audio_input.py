@@ -123,11 +123,26 @@ def portaudio_input_port(helpers, timeout_sec: float = 10.0) -> str:
     return ports[0]
 
 
-def isolate(client, port_name: str) -> None:
-    """Disconnect everything (system:capture_*) PortAudio auto-connected to ``port_name``."""
-    for src in client.get_all_connections(port_name):
-        client.disconnect(src, port_name)
-    assert client.get_all_connections(port_name) == []
+def isolate(client, port_name: str, settle_sec: float = 0.2, timeout_sec: float = 5.0) -> None:
+    """Disconnect everything (system:capture_*) PortAudio auto-connected to ``port_name``, until
+    the port has stayed unconnected for ``settle_sec``: PortAudio connects when its stream
+    starts, which in a live session happens on another thread and can come after a first
+    disconnect (a CI run saw ``system:capture_1`` come back)."""
+    deadline = time.monotonic() + timeout_sec
+    quiet_since = None
+    while True:
+        sources = client.get_all_connections(port_name)
+        for src in sources:
+            client.disconnect(src, port_name)
+        now = time.monotonic()
+        if sources:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= settle_sec:
+            return
+        assert now < deadline, f"{port_name} still connected to {sources} after {timeout_sec} s"
+        time.sleep(0.02)
 
 
 def stop_session(session, runner, player) -> None:
@@ -252,10 +267,11 @@ def test_live_session_plays_on_an_audio_burst(sd, helpers, midi_recorder):
     try:
         runner.start()
         rec = midi_recorder(f"{client_name}:out")
-        player = play_into_portaudio(BurstPlayer, "burst", helpers)
         engine = session.engine
-        assert engine.state == "armed"
+        # the stream runs (PortAudio has made its own connections) before the player connects
         helpers.wait_for(lambda: engine.counters.audio_blocks > 100, 10.0, "audio blocks")
+        player = play_into_portaudio(BurstPlayer, "burst", helpers)
+        assert engine.state == "armed"
 
         player.go()
         helpers.wait_for(lambda: engine.state == "playing", 10.0, "the engine to start playing")
@@ -323,8 +339,8 @@ def live_beats_take(sd, helpers, offline: np.ndarray) -> None:
     runner = threading.Thread(target=session.run, kwargs={"duration_sec": 40.0}, daemon=True)
     try:
         runner.start()
-        player = play_into_portaudio(ClickPlayer, "clicks", helpers)
         helpers.wait_for(lambda: session.engine.counters.audio_blocks > 100, 10.0, "audio")
+        player = play_into_portaudio(ClickPlayer, "clicks", helpers)
         player.go()
         helpers.wait_for(player.done, 20.0, "the click track to finish")
         time.sleep(0.3)
