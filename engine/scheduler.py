@@ -43,9 +43,10 @@ CMD_OUTPUT_BACK = "output_back"  # ... and is back: note-offs for it, then a har
 
 LATE_SEC = 0.001  # an event sent later than this counts in late_events
 PANIC_GAP_SEC = 0.1  # channel-wide all-notes-off at most this often
-# a lost output is noticed up to a supervisor poll (0.25 s) or an engine check later: the
-# note-offs sent this long before that are owed again (an extra note-off is harmless)
-OFF_MEMORY_SEC = 1.0
+# a lost output is noticed up to a supervisor poll (0.25 s) or an engine check later, more on
+# a loaded machine: the note-offs sent this long before that are owed again (an extra
+# note-off is harmless, a hung note is not)
+OFF_MEMORY_SEC = 2.0
 
 
 class Scheduler:
@@ -156,15 +157,22 @@ class Scheduler:
         for ch, pitch in sorted(self._owed):
             self._send((NOTE_OFF | ch, pitch, 0))
         self._owed.clear()
-        self.held.release_all(self._send)
+        self._release_held()
         self._last_all_off_t_sec = self.clock.now()
         all_notes_off(self._send, range(16), hard=True)
+
+    def _release_held(self) -> None:
+        """Note-off every held note, stamped like any other note-off (owed again if the output
+        turns out to have died just before)."""
+        channels, pitches = self.held.note_id.nonzero()
+        self._off_t_sec[channels, pitches] = self.clock.now()
+        self.held.release_all(self._send)
 
     def release_all(self, hard: bool = False) -> None:
         """Note-off every held note, then all-notes-off (panic: on all 16 channels, hard).
         The channel-wide messages go out at most every PANIC_GAP_SEC: repeated panics (an
         error on every event, a flood of /improv/panic) must not flood the output."""
-        self.held.release_all(self._send)
+        self._release_held()
         now = self.clock.now()
         if now - self._last_all_off_t_sec < PANIC_GAP_SEC:
             return

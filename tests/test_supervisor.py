@@ -12,7 +12,7 @@ from engine import supervisor as sup_mod
 from engine.clock import VirtualClock
 from engine.io.jackclient import JackUnavailable
 from engine.io.midi import MemoryOutput
-from engine.scheduler import CMD_RECONNECT, Scheduler
+from engine.scheduler import CMD_RECONNECT, CMD_STOP, Scheduler
 from engine.stats import Counters
 from engine.supervisor import ServerSupervisor
 
@@ -139,6 +139,28 @@ def test_a_note_off_sent_just_before_the_loss_was_noticed_is_paid_again(rig):
     paid = [m.data for m in s.out.sent[n_before:]]
     assert (0x81, 50, 0) in paid and (0x81, 48, 0) in paid
     assert (0x82, 64, 0) not in paid
+
+
+def test_notes_released_by_a_stop_just_before_the_loss_was_noticed_are_paid_again(rig):
+    # the stop control releases the held notes at 2.6 s, into a port whose server has just
+    # died; the loss is noticed at 2.7 s: those note-offs are owed like the scheduled ones
+    s = rig
+    s.sched.note(0.0, 10.0, 1, 43, 90, "bass")
+    s.sched.note(0.0, 10.0, 2, 67, 80, "chords")
+    s.sched.flush_until(2.6)
+    s.sched.command(CMD_STOP)
+    s.sched.flush_until(2.6)
+    assert s.sched.held.count() == 0
+    s.clock.advance_to(2.7)
+    s.watch.lost, s.watch.server_up = True, False
+    s.sup.poll()
+    s.sched.flush_until(2.7)
+    s.watch.server_up = True
+    n_before = len(s.out.sent)
+    s.sup.poll()
+    s.sched.flush_until(2.8)
+    paid = [m.data for m in s.out.sent[n_before:]]
+    assert (0x81, 43, 0) in paid and (0x82, 67, 0) in paid
 
 
 def test_a_port_that_cannot_reopen_yet_is_reported_and_the_rest_comes_back(rig):
