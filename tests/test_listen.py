@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.listen.activation import DEFAULT_MODEL, BeatActivation
-from engine.listen.beat import BeatTracker, learned_tracker
+from engine.listen.beat import BeatTracker, flux_tracker, joint_tracker, learned_tracker
 from engine.listen.listener import Listener
 from engine.listen.meter import MeterTracker
 from engine.listen.onset import LogSpectrum, OnsetDetector
@@ -256,6 +256,39 @@ def test_ten_minutes_of_input_keep_memory_flat():
     assert listener.tracker.n_beats > 1000
 
 
+def test_the_joint_tracker_takes_its_phase_where_both_activations_agree():
+    """Flux hits on every eighth at one level (the beat could be on either of them) and a
+    beat probability peaking on every other: the joint tracker's beats land on those peaks;
+    the same whatever the blocks; and without its second activation it is a flux tracker."""
+    period = 30  # frames per beat: 100 BPM
+    n = 40 * period
+    flux = np.full(n, 0.05)
+    flux[10::period // 2] = 5.0
+    probs = np.zeros(n)
+    peaks = np.arange(10 + period, n - 1, period)  # on the hits 10 + k * period
+    probs[peaks - 1] = probs[peaks + 1] = 0.5
+    probs[peaks] = 1.0
+    def off_the_peaks(committed, first_peak):
+        d = (committed - first_peak) % period
+        return np.minimum(d, period - d)
+
+    tracker = joint_tracker(50)
+    whole = tracker.process(flux, probs)[8:]
+    committed = np.array(whole, dtype=float) + tracker.lag_frames
+    assert len(committed) > 25 and off_the_peaks(committed, 10).max() <= 1.0
+    # the probability on the other hits: the beats go there
+    tracker.reset()
+    other = np.array(tracker.process(flux, np.roll(probs, period // 2))[8:], float) + 1.0
+    assert len(other) > 25 and off_the_peaks(other, 10 + period // 2).max() <= 1.0
+    tracker.reset()
+    blocks = []
+    for i in range(0, n, 7):
+        blocks += tracker.process(flux[i:i + 7], probs[i:i + 7])
+    assert blocks[8:] == whole
+    alone, joint_without = flux_tracker(50), joint_tracker(50, second=None, lag_frames=0.0)
+    assert alone.process(flux) == joint_without.process(flux)
+
+
 def test_meter_tracker_finds_three_and_four():
     for meter in (3, 4):
         m = MeterTracker()
@@ -474,22 +507,29 @@ def test_source_gate_takes_an_unpeaked_window_with_cymbals_for_a_band_not_legato
         assert gate.high_share == pytest.approx(high_share)
     assert gates["strings"].learned and gates["hiss"].learned
     assert not gates["band"].learned
+    # a band is tracked on both activations: the network and the joint tracker run, the flux
+    # tracker does not
+    band = gates["band"]
+    assert band.joint and band.source == "joint"
+    assert (band.run_learned, band.run_joint, band.run_flux) == (True, True, False)
+    assert gates["strings"].source == "learned" and not gates["strings"].run_joint
     assert gates["band"].sureness > HEARS > gates["hiss"].sureness
     assert gates["strings"].high_share < CYMBALS <= gates["band"].high_share
     # decided on the flux; a window of the same band with the network not running: kept
     events = [gates["band"].add(v, None, 0.1 * v) for v in floor]
-    assert events[-1] == "" and not gates["band"].trial and not gates["band"].learned
+    assert events[-1] == "" and not band.trial and band.source == "joint"
 
 
-@pytest.mark.parametrize("signal", ["clicks", "noise"])
-def test_auto_listener_whole_equals_blocks_and_reset(signal):
+@pytest.mark.parametrize("signal, source", [("clicks", "flux"), ("noise", "learned"),
+                                            ("band", "joint")])
+def test_auto_listener_whole_equals_blocks_and_reset(signal, source):
     """The default audio listener (flux and learned side by side, then the chosen one): the
     same beats whatever the block size, and again after reset; clicks choose the flux, a
     noisy floor the learned activation (clicks over white noise at a fifth of their peak: under
     louder noise the activation trained with noise stops hearing these white-noise clicks).
     Hiss and noise-burst clicks together put a tenth of the flux above 5 kHz, where a drum
-    kit's cymbals put it, so the gate's cymbal rule (tested above) is switched off here: this
-    test is about the learned path."""
+    kit's cymbals put it: with the gate's cymbal rule (tested above) on, that is a band, whose
+    beats come from the joint tracker ("band"); switched off, the learned path ("noise")."""
     from engine.listen.activation import DEFAULT_MODEL
 
     rng = np.random.default_rng(2)
@@ -505,8 +545,12 @@ def test_auto_listener_whole_equals_blocks_and_reset(signal):
             listener.audio(x[i:i + block], i / 44100, i, 44100)
         positions = list(listener.positions)
         runs.append((listener.take_beats(), positions))
-        assert listener.gate.decided and listener.gate.learned == (signal == "noise")
+        assert listener.gate.decided and listener.gate.source == source
     assert runs[0] == runs[1] == runs[2] and len(runs[0][0]) > 15
+    if source != "learned":  # (the learned path's noise is not where the clicks are)
+        beats = np.array(runs[0][0])
+        beats = beats[beats > 6.0]
+        assert np.median(np.diff(beats)) == pytest.approx(0.6, abs=0.02)
 
 
 def test_auto_listener_switches_when_the_drums_come_in():

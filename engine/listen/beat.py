@@ -21,11 +21,13 @@ import numpy as np
 
 
 @numba.njit(nogil=True, cache=True)
-def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, tempo_w, boundary,
-                  init):
+def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, act2, weight2,
+                  silent_w2, tempo_w, boundary, init):
     """One frame of forward filtering; returns the index of the most probable state. If no
     state can explain the frame (every probability 0: an activation of exactly 1 where the
-    model allows none), the filter starts again from ``init`` instead of staying 0 for good."""
+    model allows none), the filter starts again from ``init`` instead of staying 0 for good.
+    ``act2`` is a second activation with its own observation model (``weight2``,
+    ``silent_w2``); a tracker of one activation passes 0 and ones."""
     n_int = intervals.shape[0]
     # probability leaving each beat end
     for i in range(n_int):
@@ -41,7 +43,8 @@ def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, temp
     # observation: how likely an onset (act) or a gap (1 - act) is at each position
     total = 0.0
     for k in range(new.shape[0]):
-        v = new[k] * (act * weight[k] + (1.0 - act) * silent_w[k]) * tempo_w[k]
+        v = (new[k] * (act * weight[k] + (1.0 - act) * silent_w[k])
+             * (act2 * weight2[k] + (1.0 - act2) * silent_w2[k]) * tempo_w[k])
         new[k] = v
         total += v
     best = 0
@@ -110,7 +113,8 @@ class BeatTracker:
                  prior_strength: float = 1.0,
                  prior_bpm: float = 90.0, prior_octaves: float = 0.6, floor: float = 1.0,
                  scale: float = 2.0, hold_beats: float = 4.0, adaptive: bool = True,
-                 onset_threshold: float = 0.5, lag_frames: float = 0.0) -> None:
+                 onset_threshold: float = 0.5, lag_frames: float = 0.0,
+                 second: dict | None = None) -> None:
         self.fps = fps
         # how many frames the committed beat frames fall before the beats they mark, on
         # average: whoever turns a beat frame into a time adds ``lag_sec``
@@ -139,10 +143,37 @@ class BeatTracker:
         self._boundary = np.zeros(len(self.intervals))
         self._state_interval = np.repeat(np.arange(len(self.intervals)), self.intervals)
         self._state_pos = np.concatenate([np.arange(t) for t in self.intervals])
-        # Likelihood of an onset at each state: on the beat, the half beat, the quarter beats,
-        # elsewhere; and of a gap: 1/(lambda-1) everywhere (gaps are cheap, as in madmom's
-        # model) but on the beat, where a gap costs ``beat_gap_cost`` more.
+        self.weight, self.silent_w = self._observation(onset_p, observation_lambda,
+                                                       beat_frames, beat_gap_cost)
+        # a second activation, if any (``second``: its onset_p, observation_lambda,
+        # beat_frames, beat_gap_cost and onset_threshold), weighs each state by its own
+        # observation model too; without one, its factor is 1
+        self.second = second is not None
+        if second is None:
+            self.weight2 = self.silent_w2 = np.ones(n_states)
+            self.onset_threshold2 = 1.0
+        else:
+            self.weight2, self.silent_w2 = self._observation(
+                second["onset_p"], second["observation_lambda"], second["beat_frames"],
+                second["beat_gap_cost"])
+            self.onset_threshold2 = second["onset_threshold"]
+        # the tempo prior, spread over each beat's frames so that no tempo is favoured for
+        # simply having more (or fewer) beats per second
+        self.tempo_w = np.repeat(prior ** (prior_strength / self.intervals), self.intervals)
+        self.level = OnsetLevel(floor, scale, hold)
+        self.beats_out: list[int] = []
+        self.onsets_out: list[tuple[int, float]] = []  # (frame, activation) this call
+        self.reset()
+        # compile/load the kernel now, not on the audio path
+        self.process(np.zeros(1), np.zeros(1) if self.second else None)
+        self.reset()
+
+    def _observation(self, onset_p, observation_lambda, beat_frames, beat_gap_cost):
+        """Likelihood of an onset at each state: on the beat, the half beat, the quarter beats,
+        elsewhere; and of a gap: 1/(lambda-1) everywhere (gaps are cheap, as in madmom's
+        model) but on the beat, where a gap costs ``beat_gap_cost`` more."""
         p_beat, p_half, p_quarter, p_else = onset_p
+        n_states = self.fwd.shape[0]
         w = np.full(n_states, p_else)
         gap = np.full(n_states, 1.0 / (observation_lambda - 1.0))
         for i, t in enumerate(self.intervals):
@@ -151,17 +182,7 @@ class BeatTracker:
                              (0, p_beat)):
                 w[base + start:base + min(t, start + beat_frames)] = p
             gap[base:base + min(t, beat_frames)] *= beat_gap_cost
-        self.weight = w
-        self.silent_w = gap
-        # the tempo prior, spread over each beat's frames so that no tempo is favoured for
-        # simply having more (or fewer) beats per second
-        self.tempo_w = np.repeat(prior ** (prior_strength / self.intervals), self.intervals)
-        self.level = OnsetLevel(floor, scale, hold)
-        self.beats_out: list[int] = []
-        self.onsets_out: list[tuple[int, float]] = []  # (frame, activation) this call
-        self.reset()
-        self.process(np.zeros(1))  # compile/load the kernel now, not on the audio path
-        self.reset()
+        return w, gap
 
     def reset(self) -> None:
         self.fwd[:] = self._init
@@ -177,25 +198,32 @@ class BeatTracker:
     def _activation(self, x: float) -> float:
         return self.level.process(x)
 
-    def process(self, onset_strengths: np.ndarray) -> list[int]:
+    def process(self, onset_strengths: np.ndarray, second: np.ndarray | None = None
+                ) -> list[int]:
         """Advance one frame per value; return the frames of beats committed now (a reused
-        list)."""
+        list). A tracker made with ``second`` takes that activation's values for the same
+        frames (a beat probability, clipped to 0..1) in ``second``."""
         out = self.beats_out
         out.clear()
         self.onsets_out.clear()
-        for x in onset_strengths:
+        for k in range(len(onset_strengths)):
+            x = onset_strengths[k]
             if self.adaptive:
                 act = self._activation(float(x))
             else:
                 act = float(x)
                 act = 0.0 if not act > 0.0 else (act if act < 1.0 else 1.0)  # NaN -> 0
-            if act > self.onset_threshold:
+            act2 = 0.0
+            if second is not None:
+                act2 = float(second[k])
+                act2 = 0.0 if not act2 > 0.0 else (act2 if act2 < 1.0 else 1.0)
+            if act > self.onset_threshold or act2 > self.onset_threshold2:
                 if self._last_onset < self.frame - 1:  # rising edge: an onset
                     self.onsets_out.append((self.frame, act))
                 self._last_onset = self.frame
             best = _forward_step(self.fwd, self._new, self.intervals, self.first, self.trans,
-                                 act, self.weight, self.silent_w, self.tempo_w,
-                                 self._boundary, self._init)
+                                 act, self.weight, self.silent_w, act2, self.weight2,
+                                 self.silent_w2, self.tempo_w, self._boundary, self._init)
             self.best_state = best
             pos = int(self._state_pos[best])
             period = int(self.intervals[self._state_interval[best]])
@@ -272,6 +300,25 @@ def flux_tracker(fps: int = 50, **overrides) -> BeatTracker:
     return BeatTracker(fps=fps, **params)
 
 
+# the learned tracker's observation model (learned_tracker), for a tracker on both activations
+LEARNED_OBSERVATION = dict(onset_p=(1.0, 0.0, 0.0, 0.0), beat_gap_cost=0.2, beat_frames=2,
+                           observation_lambda=4.0, onset_threshold=0.3)
+
+
+def joint_tracker(fps: int = 50, **overrides) -> BeatTracker:
+    """One tracker on both activations at once: the flux tracker's state space, tempo prior
+    and observation model for the spectral flux, times the learned tracker's for the network's
+    beat probability (``process(flux, probabilities)``), so a beat is where both put it. For
+    a band that the gate cannot call percussive or legato (unpeaked, with cymbals): on such
+    windows of held-out clips it did better than the flux alone (README, "a band on both
+    activations"). Its beats fall a frame early, as the learned tracker's do (``lag_frames``).
+    """
+    params = dict(prior_bpm=PRIOR_BPM, prior_octaves=PRIOR_OCTAVES, lag_frames=1.0,
+                  second=LEARNED_OBSERVATION)
+    params.update(overrides)
+    return BeatTracker(fps=fps, **params)
+
+
 def learned_tracker(fps: int = 50, **overrides) -> BeatTracker:
     """The tracker set for the learned activation (a beat probability per frame): onsets
     expected on the beat only, as in madmom's bar-pointer model."""
@@ -284,8 +331,7 @@ def learned_tracker(fps: int = 50, **overrides) -> BeatTracker:
     # 0 ms), since the two beat frames straddle the activation's peak and the pointer crosses
     # the beat on the first; hence lag_frames=1 (F 0.920 -> 0.924 there; models/beat_tune.py
     # prints the median offset)
-    params = dict(adaptive=False, onset_p=(1.0, 0.0, 0.0, 0.0), beat_gap_cost=0.2,
-                  beat_frames=2, observation_lambda=4.0, onset_threshold=0.3,
+    params = dict(adaptive=False, **LEARNED_OBSERVATION,
                   transition_lambda=15.0, prior_octaves=0.6, lag_frames=1.0)
     params.update(overrides)
     return BeatTracker(fps=fps, **params)

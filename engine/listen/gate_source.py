@@ -73,6 +73,10 @@ class SourceGate:
         self._heard = False
         self.decided = False
         self.learned = False  # whose beats count (before the decision: the leaning)
+        # ... and on the flux's side, whether a band is heard (unpeaked, with cymbals): its
+        # beats then come from the joint tracker, on both activations
+        self.joint = False
+        self._band = False  # (what the last look at a window found)
         self.trial = False  # the other activation warms up beside the current one
         self.switches = 0
         self.peakiness = 0.0
@@ -82,11 +86,27 @@ class SourceGate:
 
     @property
     def run_flux(self) -> bool:
-        return not self.decided or self.trial or not self.learned
+        """Whether the flux tracker must run."""
+        return not self.decided or self.trial or not (self.learned or self.joint)
 
     @property
     def run_learned(self) -> bool:
-        return not self.decided or self.trial or self.learned
+        """Whether the network must run (for the learned tracker or the joint one)."""
+        return not self.decided or self.trial or self.learned or self.joint
+
+    @property
+    def run_joint(self) -> bool:
+        """Whether the joint tracker must run."""
+        return not self.decided or self.trial or self.joint
+
+    @property
+    def source(self) -> str:
+        """Whose beats count: "learned", "joint" or "flux"."""
+        return "learned" if self.learned else ("joint" if self.joint else "flux")
+
+    def _choose(self, wants: bool) -> None:
+        self.learned = wants
+        self.joint = not wants and self._band
 
     def add(self, strength: float, beat_probability: float | None = None,
             high: float = 0.0) -> str:
@@ -112,21 +132,22 @@ class SourceGate:
             if self.decided or n < self.lean_after or n % LEAN_EVERY:
                 return ""
             wants = self._wants(n, self._n_probs == n)
-            if wants is None or wants == self.learned:
+            if wants is None or (wants == self.learned and self._band == self.joint):
                 return ""
-            self.learned = wants
+            self._choose(wants)
             return "leaned"
         wants = self._wants(n, self._n_probs == n)
         self._n = self._n_probs = 0
         self._sum = self._sum_high = 0.0
         if not self.decided:
             self.decided = True
-            self.learned = self.learned if wants is None else wants  # None: the leaning
+            if wants is not None:  # (None: the leaning)
+                self._choose(wants)
             return "decided"
         if self.trial:
             self.trial = False
             if wants is not None and wants != self.learned:
-                self.learned = wants
+                self._choose(wants)
                 self.switches += 1
                 return "switched"
             return "kept"
@@ -138,6 +159,7 @@ class SourceGate:
     def _wants(self, n: int, with_probs: bool) -> bool | None:
         """Which activation the first ``n`` frames of the window ask for: True (learned),
         False (flux) or None (no change)."""
+        self._band = False
         values = self._values[:n]
         median = float(np.median(values))
         self.peakiness = float(np.percentile(values, 95)) / median if median > 1e-12 else float(
@@ -165,4 +187,5 @@ class SourceGate:
         # flux up there too, and the network hears nothing in it
         if not with_probs:
             return None  # (the flux runs alone: cannot tell)
-        return self.sureness < HEARS
+        self._band = self.sureness >= HEARS
+        return not self._band

@@ -19,7 +19,7 @@ import numpy as np
 
 from .accent import MIDI_WEIGHTS, WEIGHTS, BeatAccents
 from .activation import BeatActivation, ModelFileError
-from .beat import BeatTracker, OnsetLevel, flux_tracker, learned_tracker
+from .beat import BeatTracker, OnsetLevel, flux_tracker, joint_tracker, learned_tracker
 from .gate_source import SourceGate
 from .meter import MeterTracker
 from .onset import OnsetDetector
@@ -48,6 +48,7 @@ class Listener:
         self.gate = SourceGate()
         if self.auto:
             self.learned_tracker, self.flux_tracker = self.tracker, make_flux(FPS)
+            self.joint_tracker = joint_tracker(FPS)  # (a band: on both activations)
             self.tracker = self.flux_tracker
         self.meter = MeterTracker()
         # the meter's cues (``meter_weights``: another weighting, for bench/meter_weights.py)
@@ -74,10 +75,13 @@ class Listener:
         if self.auto:
             self.learned_tracker.reset()
             self.flux_tracker.reset()
+            self.joint_tracker.reset()
             self.tracker = self.flux_tracker
         self.gate.reset()
         self._last_beat = -(10**9)
-        self._origin = (0, 0)  # (flux, learned) tracker: the frame its frame 0 is
+        # the flux, learned and joint tracker: the frame their frame 0 is (one restarted for a
+        # trial counts from its restart)
+        self._origin = [0, 0, 0]
         if self.detector is not None:
             self.detector.reset()
         if self.activation is not None:
@@ -211,10 +215,17 @@ class Listener:
             if a > 0.0:
                 self.onsets.append((self.t0_sec + det.frame_time_sec(frame), a))
             flux_beats = self.flux_tracker.process(strengths[k:k + 1]) if gate.run_flux else ()
-            learned_beats = (self.learned_tracker.process(act[k:k + 1, 0])
-                             if act is not None and gate.run_learned else ())
+            learned_beats = joint_beats = ()
+            if act is not None:
+                probs = act[k:k + 1, 0]
+                if gate.run_learned:
+                    learned_beats = self.learned_tracker.process(probs)
+                if gate.run_joint:
+                    joint_beats = self.joint_tracker.process(strengths[k:k + 1], probs)
             if self.tracker is self.learned_tracker:
                 committed, origin = learned_beats, self._origin[1]
+            elif self.tracker is self.joint_tracker:
+                committed, origin = joint_beats, self._origin[2]
             else:
                 committed, origin = flux_beats, self._origin[0]
             if not gate.decided and not self.learned_tracker.hearing:
@@ -229,20 +240,33 @@ class Listener:
                              float(det.high_out[k]))
             if not event:
                 continue
-            if event == "trial":  # the other one starts afresh, from the next frame
-                if gate.learned:
-                    self.flux_tracker.reset()
-                    self._origin = (frame + 1, self._origin[1])
-                else:
-                    self.activation.reset()
-                    self.learned_tracker.reset()
-                    self._origin = (self._origin[0], frame + 1)
-                    # the network's state must see every frame from now on: run it on the
-                    # rest of this block too (rows up to k, already read, become 0)
-                    act = self.activation.process(bands, start=k + 1)
-            self.tracker = self.learned_tracker if gate.learned else self.flux_tracker
+            if event == "trial":  # the others start afresh, from the next frame
+                act = self._start_trial(frame, bands, k, act)
+            self.tracker = {"learned": self.learned_tracker, "joint": self.joint_tracker,
+                            "flux": self.flux_tracker}[gate.source]
             if not gate.run_learned:
                 act = None
+
+    def _start_trial(self, frame: int, bands: np.ndarray, k: int, act):
+        """A trial begins after ``frame`` (row ``k`` of this block's ``bands``): every tracker
+        but the current one restarts (and the network, if it was not running); returns the
+        network's output for this block (None if it does not run)."""
+        source = self.gate.source
+        if source != "flux":
+            self.flux_tracker.reset()
+            self._origin[0] = frame + 1
+        if source != "learned":
+            self.learned_tracker.reset()
+            self._origin[1] = frame + 1
+        if source != "joint":
+            self.joint_tracker.reset()
+            self._origin[2] = frame + 1
+        if source == "flux":
+            self.activation.reset()
+            # the network's state must see every frame from now on: run it on the rest of
+            # this block too (rows up to k, already read, become 0)
+            act = self.activation.process(bands, start=k + 1)
+        return act
 
     def _bar_position(self, accents: BeatAccents, f: int) -> int:
         """A beat committed at frame ``f``: the evidence of the beat before it is complete
