@@ -13,9 +13,11 @@ drums at once: the recorded rock songs of ``bench/beats_songs.py``); its cymbals
 give it away: the share of the flux above 5 kHz (``OnsetDetector.high_out``) is below 0.02 in
 every legato clip of the development set and 11 of the 13 held-out legato training clips
 (0.043 and 0.053 in the other two) and 0.03-0.16 in the unpeaked rock excerpts, so a window
-with ``CYMBALS`` or more of its flux up there is not legato: the flux -- if the network hears
+with ``CYMBALS`` or more of its flux up there is not legato but a band -- if the network hears
 a beat in it (95th percentile above ``HEARS``; 0.2-0.6 in those rock excerpts), since steady
-white noise has as much flux up there (0.03) and the network hears nothing in it (0.01).
+white noise has as much flux up there (0.03) and the network hears nothing in it (0.01). A
+band's beats come from the joint tracker, on both activations at once (``joint``: on such
+windows of held-out clips it did better than the flux alone; README).
 Where the learned activation runs, how sure it is counts too: if its 95th percentile over the
 window is above ``SURE`` (it fires near 1 on the beats: produced songs, some drum loops), it is
 chosen whatever the flux looks like (the threshold read off a per-clip table of the four beat
@@ -35,7 +37,8 @@ between hits counts (it is what percussive input looks like).
 
 ``add(strength, beat_probability, high)`` once per frame (the flux, the learned activation's
 beat output or None where it did not run, and the flux above 5 kHz); ``run_flux`` /
-``run_learned`` say which activations must run now and ``learned`` which one's beats count.
+``run_learned`` / ``run_joint`` say which trackers (and whether the network) must run now and
+``source`` whose beats count ("flux", "learned" or "joint").
 Engine thread; the buffers are made once (the percentiles are numpy's: once a second in the
 first window, once a window after).
 """
