@@ -60,16 +60,11 @@ class BandFeed:
 
 def listen(bands: np.ndarray, model, mode: str) -> tuple[np.ndarray, Listener]:
     """Beat times from the band frames: ``mode`` "auto" (the default), "flux", "learned" or
-    "joint" (the default's gate held on the joint tracker from the start)."""
+    "joint" (``--audio-tracker band``: the joint tracker from the start)."""
     listener = Listener(SR, beat_model=None if mode == "flux" else model,
-                        auto=mode in ("auto", "joint"))
+                        auto=mode == "auto", band=mode == "joint")
     listener.detector.spectrum = BandFeed(listener.detector.spectrum, bands)
     listener.reset()
-    if mode == "joint":
-        gate = listener.gate
-        gate.decided, gate.learned, gate.joint = True, False, True
-        listener.tracker = listener.joint_tracker
-        gate.add = lambda *args: ""  # never decides otherwise
     block = np.zeros(HOP, np.float32)
     beats: list[float] = []
     for _ in range(len(bands)):

@@ -38,9 +38,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-answer", action="store_true", help="answer role off")
     g.add_argument("--baseline", action="store_true",
                    help="the rule-based accompanist instead of the model")
-    g.add_argument("--audio-tracker", choices=["auto", "flux", "learned"],
-                   help="audio beats from the spectral flux or the learned activation, or "
-                        "(auto, the default) whichever suits the music heard")
+    g.add_argument("--audio-tracker", choices=["auto", "flux", "learned", "band"],
+                   help="audio beats from the spectral flux, the learned activation, or both "
+                        "at once (band: a band with drums), or (auto, the default) whichever "
+                        "suits the music heard")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -288,6 +289,7 @@ def cmd_beats(args: argparse.Namespace) -> int:
         samples, sr = read_wav(path)
         times, positions = beats_of_audio(
             samples, sr, with_positions=True, auto=args.tracker == "auto",
+            band=args.tracker == "band",
             beat_model=None if args.tracker == "flux" else DEFAULT_MODEL)
         if args.bars:
             print("\n".join(f"{t:.3f}\t{p}" for t, p in zip(times, positions)))
@@ -380,9 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bars", action="store_true",
                    help="audio: print each beat's position in the bar too (1 = downbeat, "
                         "0 = not known yet), from the audio's accents")
-    p.add_argument("--tracker", choices=["auto", "flux", "learned"], default="auto",
+    p.add_argument("--tracker", choices=["auto", "flux", "learned", "band"], default="auto",
                    help="audio: beats from the spectral flux, the learned activation "
-                        "(experimental), or (auto, the default) whichever suits the music")
+                        "(experimental), both at once (band), or (auto, the default) "
+                        "whichever suits the music")
     p.set_defaults(func=cmd_beats)
 
     p = sub.add_parser("harmonize", help="add alto, tenor and bass to a melody, online")

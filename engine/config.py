@@ -145,8 +145,8 @@ class Config:
             host, port = parse_host_port(self.osc.out, "osc.out")
             if port == self.osc.port and host in (self.osc.host, "localhost", "127.0.0.1"):
                 raise ConfigError("osc.out must not be improv's own OSC input (a feedback loop)")
-        if self.tempo.audio_tracker not in ("auto", "flux", "learned"):
-            raise ConfigError(f"tempo.audio_tracker must be auto, flux or learned "
+        if self.tempo.audio_tracker not in ("auto", "flux", "learned", "band"):
+            raise ConfigError(f"tempo.audio_tracker must be auto, flux, learned or band "
                               f"(got {self.tempo.audio_tracker!r})")
         if self.improviser.mode not in MODES:
             raise ConfigError(f"improviser.mode must be one of {', '.join(MODES)} "

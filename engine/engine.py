@@ -101,7 +101,7 @@ class Engine:
         self.listener = Listener(
             audio_samplerate if audio_ring is not None else 0, config.scheduler.input_slack_sec,
             beat_model=BEAT_MODEL if config.tempo.audio_tracker != "flux" else None,
-            auto=config.tempo.audio_tracker == "auto")
+            auto=config.tempo.audio_tracker == "auto", band=config.tempo.audio_tracker == "band")
         if self.listener.model_error:
             self.counters.model_errors += 1
             log.error("%s", self.listener.model_error)

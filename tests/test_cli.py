@@ -70,7 +70,7 @@ def test_beats_command_on_audio_and_midi(tmp_path, capsys):
     assert main(["beats", str(wav)]) == 0
     beats = np.array([float(x) for x in capsys.readouterr().out.split()])
     assert len(beats) > 15 and abs(np.median(np.diff(beats)) - 0.5) < 0.02
-    for tracker in ("auto", "flux", "learned"):
+    for tracker in ("auto", "flux", "learned", "band"):
         assert main(["beats", str(wav), "--bars", "--tracker", tracker]) == 0
         rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
         assert len(rows) > 10 and all(len(r) == 2 and int(r[1]) in range(5) for r in rows)

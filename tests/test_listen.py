@@ -520,6 +520,30 @@ def test_source_gate_takes_an_unpeaked_window_with_cymbals_for_a_band_not_legato
     assert events[-1] == "" and not band.trial and band.source == "joint"
 
 
+def test_a_pinned_gate_holds_its_source_and_decides_nothing():
+    """``--audio-tracker band``: the joint tracker from the first frame, whatever is heard,
+    and again after reset."""
+    from engine.listen.activation import DEFAULT_MODEL
+    from engine.listen.gate_source import FRAMES
+
+    listener = Listener(44100, beat_model=DEFAULT_MODEL, band=True)
+    gate = listener.gate
+    assert gate.decided and gate.source == "joint" and listener.tracker is listener.joint_tracker
+    assert (gate.run_flux, gate.run_learned, gate.run_joint) == (False, True, True)
+    rng = np.random.default_rng(9)
+    pad = 1.0 + 0.3 * rng.random(3 * FRAMES)  # a legato floor: the gate would pick learned
+    assert not any(gate.add(v, 0.05) for v in pad) and gate.source == "joint"
+    x = clicks(100, 12)
+    for i in range(0, len(x), 512):
+        listener.audio(x[i:i + 512], i / 44100, i, 44100)
+    beats = np.array(listener.take_beats())
+    assert len(beats) > 12 and np.median(np.diff(beats)) == pytest.approx(0.6, abs=0.02)
+    listener.reset()
+    assert gate.source == "joint" and listener.tracker is listener.joint_tracker
+    # without the model file there is no learned activation: the flux, as for auto
+    assert not Listener(44100, beat_model="/nonexistent.json", band=True).auto
+
+
 @pytest.mark.parametrize("signal, source", [("clicks", "flux"), ("noise", "learned"),
                                             ("band", "joint")])
 def test_auto_listener_whole_equals_blocks_and_reset(signal, source):

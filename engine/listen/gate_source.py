@@ -65,8 +65,15 @@ class SourceGate:
         self.legato, self.percussive, self.sure = legato, percussive, sure
         self.cymbals = cymbals
         self.lean_after = lean_after
+        self.pinned = ""  # a source held from the start (pin), or "" for the gate's choice
         self._values = np.zeros(frames)
         self._probs = np.zeros(frames)
+        self.reset()
+
+    def pin(self, source: str) -> None:
+        """Hold the choice at ``source`` ("flux", "learned" or "joint") from the start: no
+        window decides anything (``--audio-tracker band`` pins "joint")."""
+        self.pinned = source
         self.reset()
 
     def reset(self) -> None:
@@ -86,6 +93,10 @@ class SourceGate:
         self.sureness = 0.0  # the learned activation's 95th percentile (last full window)
         self._was_sure = False  # (the last full window's verdict: a Schmitt trigger)
         self.high_share = 0.0  # the share of the flux above 5 kHz (idem)
+        if self.pinned:
+            self.decided = True
+            self.learned = self.pinned == "learned"
+            self.joint = self.pinned == "joint"
 
     @property
     def run_flux(self) -> bool:
@@ -116,7 +127,9 @@ class SourceGate:
         """One frame's flux (``high``: its part above 5 kHz) and, where the network ran, its
         beat probability. Returns "" or what this frame's window ended with: "decided",
         "trial" (start the other activation afresh), "switched" or "kept"; before the first
-        decision, "leaned" when the leaning changes."""
+        decision, "leaned" when the leaning changes. Pinned: always ""."""
+        if self.pinned:
+            return ""
         if not self._heard:
             if not strength > 1e-6:
                 return ""  # silence before the first sound

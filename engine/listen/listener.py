@@ -8,7 +8,8 @@ arrived, so live and offline runs track the same beats from the same input.
 Audio is tracked on the spectral flux, or with ``beat_model`` (``models/improv_beat.json``) on
 the learned beat activation (``tempo.audio_tracker = "learned"``, experimental: its own
 downbeat output gives the bar positions), or -- ``auto``, the engine's default -- on whichever
-of the two suits the music, or on both at once for a band (:mod:`.gate_source`). If the model file is missing or unreadable
+of the two suits the music, or on both at once for a band (:mod:`.gate_source`; ``band``
+holds it on both from the start). If the model file is missing or unreadable
 the listener says so in ``model_error`` and uses the flux. On the flux and in ``auto``, each
 beat's position in the bar comes from the audio's accents (:mod:`.accent`).
 """
@@ -30,7 +31,7 @@ FPS = 50
 class Listener:
     def __init__(self, samplerate: int = 0, slack_sec: float = 0.015,
                  beat_model=None, meter_weights: tuple[float, float, float] | None = None,
-                 auto: bool = False) -> None:
+                 auto: bool = False, band: bool = False) -> None:
         self.detector = OnsetDetector(samplerate, fps=FPS) if samplerate else None
         self.activation: BeatActivation | None = None
         self.model_error = ""
@@ -44,8 +45,11 @@ class Listener:
         self.tracker = learned_tracker(FPS) if self.activation else make_flux(FPS)
         # auto: the flux's tracker and the learned one run side by side until the gate has
         # heard enough to choose (gate_source.py); then only the chosen one
-        self.auto = auto and self.activation is not None
+        # band: the auto listener with its gate pinned to the joint tracker from the start
+        self.auto = (auto or band) and self.activation is not None
         self.gate = SourceGate()
+        if band and self.auto:
+            self.gate.pin("joint")
         if self.auto:
             self.learned_tracker, self.flux_tracker = self.tracker, make_flux(FPS)
             self.joint_tracker = joint_tracker(FPS)  # (a band: on both activations)
@@ -72,12 +76,13 @@ class Listener:
     def reset(self) -> None:
         """Forget everything heard (also the constructor's last step)."""
         self.tracker.reset()
+        self.gate.reset()
         if self.auto:
             self.learned_tracker.reset()
             self.flux_tracker.reset()
             self.joint_tracker.reset()
-            self.tracker = self.flux_tracker
-        self.gate.reset()
+            self.tracker = {"learned": self.learned_tracker, "joint": self.joint_tracker,
+                            "flux": self.flux_tracker}[self.gate.source]
         self._last_beat = -(10**9)
         # the flux, learned and joint tracker: the frame their frame 0 is (one restarted for a
         # trial counts from its restart)

@@ -17,11 +17,13 @@ BLOCK = 128  # the live block size
 
 
 def beats_of_audio(samples: np.ndarray, samplerate: int, block: int = BLOCK,
-                   beat_model=None, with_positions: bool = False, auto: bool = False):
+                   beat_model=None, with_positions: bool = False, auto: bool = False,
+                   band: bool = False):
     """Beat times (s) as the live listener commits them; with ``with_positions`` also each
     beat's position in the bar (1 = downbeat, 0 = not known yet).
-    ``beat_model``: a learned activation model file (experimental), None = spectral flux."""
-    listener = Listener(samplerate, beat_model=beat_model, auto=auto)
+    ``beat_model``: a learned activation model file (experimental), None = spectral flux;
+    ``auto``: the gate chooses; ``band``: both activations at once (the joint tracker)."""
+    listener = Listener(samplerate, beat_model=beat_model, auto=auto, band=band)
     beats, positions = [], []
     samples = np.asarray(samples, dtype=np.float32)
     for i in range(0, len(samples), block):
