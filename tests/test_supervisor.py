@@ -119,6 +119,20 @@ def test_loss_then_return_pays_the_owed_note_offs(rig):
     assert s.sched.held.count() == 0
 
 
+def lose_and_regain_at(s, t_sec: float) -> list[tuple[int, ...]]:
+    """The server's loss is noticed at ``t_sec``, then it is back at once: what the new
+    output got."""
+    s.clock.advance_to(t_sec)
+    s.watch.lost, s.watch.server_up = True, False
+    s.sup.poll()
+    s.sched.flush_until(t_sec)
+    s.watch.server_up = True
+    n_before = len(s.out.sent)
+    s.sup.poll()
+    s.sched.flush_until(t_sec + 0.1)
+    return [m.data for m in s.out.sent[n_before:]]
+
+
 def test_a_note_off_sent_just_before_the_loss_was_noticed_is_paid_again(rig):
     # the server dies at 2.5 s; the bass's note-off at 2.6 s goes into the dead port and the
     # next note's note-on too; the loss is noticed at the next poll (2.7 s). The synth still
@@ -128,15 +142,7 @@ def test_a_note_off_sent_just_before_the_loss_was_noticed_is_paid_again(rig):
     s.sched.note(2.6, 10.0, 1, 48, 90, "bass")
     s.sched.note(0.0, 0.1, 2, 64, 80, "chords")  # ended long before: owed nothing
     s.sched.flush_until(2.65)
-    s.clock.advance_to(2.7)
-    s.watch.lost, s.watch.server_up = True, False
-    s.sup.poll()
-    s.sched.flush_until(2.7)
-    s.watch.server_up = True
-    n_before = len(s.out.sent)
-    s.sup.poll()
-    s.sched.flush_until(2.8)
-    paid = [m.data for m in s.out.sent[n_before:]]
+    paid = lose_and_regain_at(s, 2.7)
     assert (0x81, 50, 0) in paid and (0x81, 48, 0) in paid
     assert (0x82, 64, 0) not in paid
 
@@ -151,15 +157,7 @@ def test_notes_released_by_a_stop_just_before_the_loss_was_noticed_are_paid_agai
     s.sched.command(CMD_STOP)
     s.sched.flush_until(2.6)
     assert s.sched.held.count() == 0
-    s.clock.advance_to(2.7)
-    s.watch.lost, s.watch.server_up = True, False
-    s.sup.poll()
-    s.sched.flush_until(2.7)
-    s.watch.server_up = True
-    n_before = len(s.out.sent)
-    s.sup.poll()
-    s.sched.flush_until(2.8)
-    paid = [m.data for m in s.out.sent[n_before:]]
+    paid = lose_and_regain_at(s, 2.7)
     assert (0x81, 43, 0) in paid and (0x82, 67, 0) in paid
 
 
