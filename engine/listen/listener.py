@@ -81,8 +81,7 @@ class Listener:
             self.learned_tracker.reset()
             self.flux_tracker.reset()
             self.joint_tracker.reset()
-            self.tracker = {"learned": self.learned_tracker, "joint": self.joint_tracker,
-                            "flux": self.flux_tracker}[self.gate.source]
+            self.tracker = self._chosen_tracker()
         self._last_beat = -(10**9)
         # the flux, learned and joint tracker: the frame their frame 0 is (one restarted for a
         # trial counts from its restart)
@@ -247,10 +246,13 @@ class Listener:
                 continue
             if event == "trial":  # the others start afresh, from the next frame
                 act = self._start_trial(frame, bands, k, act)
-            self.tracker = {"learned": self.learned_tracker, "joint": self.joint_tracker,
-                            "flux": self.flux_tracker}[gate.source]
+            self.tracker = self._chosen_tracker()
             if not gate.run_learned:
                 act = None
+
+    def _chosen_tracker(self) -> BeatTracker:
+        """The auto listener's tracker whose beats count now (the gate's ``source``)."""
+        return getattr(self, self.gate.source + "_tracker")
 
     def _start_trial(self, frame: int, bands: np.ndarray, k: int, act):
         """A trial begins after ``frame`` (row ``k`` of this block's ``bands``): every tracker
