@@ -519,7 +519,8 @@ def main(argv=None) -> int:
                     help="scale the audio by this many dB (<= 0) for every audio tracker: "
                          "how much each depends on the input level; several, comma-separated "
                          "(e.g. 0,-6,-12), run one after the other and end with each "
-                         "tracker's F at every level and their mean")
+                         "tracker's F at every level and their mean; a list that starts "
+                         "with a minus needs the = form: --gain-db=-6,-12")
     args = ap.parse_args(argv)
     try:
         levels = [float(g) for g in args.gain_db.split(",")]

@@ -148,7 +148,7 @@ class BeatTracker:
         # a second activation, if any (``second``: its onset_p, observation_lambda,
         # beat_frames, beat_gap_cost and onset_threshold), weighs each state by its own
         # observation model too; without one, its factor is 1
-        self.second = second is not None
+        self.has_second = second is not None
         if second is None:
             self.weight2 = self.silent_w2 = np.ones(n_states)
             self.onset_threshold2 = 1.0
@@ -165,7 +165,7 @@ class BeatTracker:
         self.onsets_out: list[tuple[int, float]] = []  # (frame, activation) this call
         self.reset()
         # compile/load the kernel now, not on the audio path
-        self.process(np.zeros(1), np.zeros(1) if self.second else None)
+        self.process(np.zeros(1), np.zeros(1) if self.has_second else None)
         self.reset()
 
     def _observation(self, onset_p, observation_lambda, beat_frames, beat_gap_cost):
