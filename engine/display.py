@@ -108,7 +108,7 @@ def _beat_source(listener) -> str:
     if not getattr(listener, "auto", False):
         return "  beats: learned" if listener.activation is not None else "  beats: flux"
     gate = listener.gate
-    name = {"learned": "learned", "flux": "flux", "joint": "flux+learned (a band)"}[gate.source]
+    name = {"learned": "learned", "flux": "flux", "joint": "flux+learned"}[gate.source]
     if not gate.decided:
         return f"  beats: {name} (choosing)"
     return f"  beats: {name}" + (" (trying the other)" if gate.trial else "")

@@ -520,6 +520,38 @@ def test_source_gate_takes_an_unpeaked_window_with_cymbals_for_a_band_not_legato
     assert events[-1] == "" and not band.trial and band.source == "joint"
 
 
+def test_source_gate_tracks_peaked_music_on_both_activations_but_a_drum_loop_on_the_flux():
+    """Attacks out of their own sustain (a piano, a band: peakiness between PERCUSSIVE and
+    DRUM_LOOP) where the network hears a beat -> the joint tracker; hits out of near-silence (a
+    drum loop: above DRUM_LOOP) -> the flux alone, whatever the network hears; peaked music the
+    network hears nothing in, or a window it did not run through -> the flux."""
+    from engine.listen.gate_source import DRUM_LOOP, FRAMES, HEARS, PERCUSSIVE, SourceGate
+
+    rng = np.random.default_rng(10)
+    on_beat = np.arange(FRAMES) % 25 < 3
+    piano = 0.5 + 0.2 * rng.random(FRAMES)  # the strings' sustain between attacks
+    loop = 0.01 * rng.random(FRAMES)  # near-silence between hits
+    for values in (piano, loop):
+        for k in range(0, FRAMES, 25):
+            values[k:k + 3] = (20.0, 12.0, 8.0)
+    hears = np.where(on_beat, 0.4, 0.05)
+    cases = {"piano": (piano, hears), "loop": (loop, hears),
+             "piano, network deaf": (piano, np.full(FRAMES, 0.01)),
+             "piano, network not run": (piano, None)}
+    gates = {}
+    for name, (values, probs) in cases.items():
+        gate = gates[name] = SourceGate()
+        for k in range(FRAMES):
+            gate.add(values[k], None if probs is None else probs[k])
+        assert gate.decided and not gate.learned, name
+    assert PERCUSSIVE < gates["piano"].peakiness < DRUM_LOOP < gates["loop"].peakiness
+    assert gates["piano"].sureness > HEARS > gates["piano, network deaf"].sureness
+    assert gates["piano"].source == "joint" and not gates["piano"].run_flux
+    for name in ("loop", "piano, network deaf", "piano, network not run"):
+        assert gates[name].source == "flux", name
+        assert not gates[name].run_joint and not gates[name].run_learned, name
+
+
 def test_a_pinned_gate_holds_its_source_and_decides_nothing():
     """``--audio-tracker band``: the joint tracker from the first frame, whatever is heard,
     and again after reset."""

@@ -309,9 +309,10 @@ def joint_tracker(fps: int = 50, **overrides) -> BeatTracker:
     """One tracker on both activations at once: the flux tracker's state space, tempo prior
     and observation model for the spectral flux, times the learned tracker's for the network's
     beat probability (``process(flux, probabilities)``), so a beat is where both put it. For
-    a band that the gate cannot call percussive or legato (unpeaked, with cymbals): on such
-    windows of held-out clips it did better than the flux alone (README, "a band on both
-    activations"). Its beats fall a frame early, as the learned tracker's do (``lag_frames``).
+    a band that the gate cannot call percussive or legato (unpeaked, with cymbals) and for
+    music peaked, but not like a drum loop: on such windows of held-out clips it did better
+    than the flux alone (README, "a band on both activations", "both activations for peaked
+    music"). Its beats fall a frame early, as the learned tracker's do (``lag_frames``).
     """
     params = dict(prior_bpm=PRIOR_BPM, prior_octaves=PRIOR_OCTAVES, lag_frames=1.0,
                   second=LEARNED_OBSERVATION)

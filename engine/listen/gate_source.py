@@ -18,6 +18,12 @@ a beat in it (95th percentile above ``HEARS``; 0.2-0.6 in those rock excerpts), 
 white noise has as much flux up there (0.03) and the network hears nothing in it (0.01). A
 band's beats come from the joint tracker, on both activations at once (``joint``: on such
 windows of held-out clips it did better than the flux alone; README).
+Peaked windows are not all alike either: a drum loop's hits stand out of silence (peakiness
+60-2000 on the recorded loops), while pitched instruments with attacks, a band, a produced
+song stand out of their own sustain (8-30). Those, where the network hears a beat, take the
+joint tracker too (``DRUM_LOOP``); only the drum loop's kind keeps the flux alone. Chosen on
+clips no shipped choice saw (the tracker modules' and the held-out training clips, at three
+input levels: ``bench/beats_decoders.py``, README "Both activations for peaked music").
 Where the learned activation runs, how sure it is counts too: if its 95th percentile over the
 window is above ``SURE`` (it fires near 1 on the beats: produced songs, some drum loops), it is
 chosen whatever the flux looks like (the threshold read off a per-clip table of the four beat
@@ -51,6 +57,7 @@ LEGATO = 6.0  # p95 / median of the flux below this: legato -> the learned activ
 CYMBALS = 0.03  # ... unless this share of the flux or more is above 5 kHz: drums -> the flux
 HEARS = 0.1  # (if the network's 95th percentile is above this: steady noise stays below 0.02)
 PERCUSSIVE = 8.0  # above this: percussive -> the flux
+DRUM_LOOP = 30.0  # ... but below this (where the network hears a beat): both activations
 FRAMES = 500  # 10 s at 50 frames/s
 SURE = 0.7  # the learned activation's 95th percentile above this: the network is sure
 SURE_BAND = 0.1  # ... and stays sure, window after window, while above SURE - SURE_BAND
@@ -61,9 +68,10 @@ LEAN_EVERY = 50  # looking again every second
 class SourceGate:
     def __init__(self, frames: int = FRAMES, legato: float = LEGATO,
                  percussive: float = PERCUSSIVE, sure: float = SURE,
-                 lean_after: int = LEAN_AFTER, cymbals: float = CYMBALS) -> None:
+                 lean_after: int = LEAN_AFTER, cymbals: float = CYMBALS,
+                 drum_loop: float = DRUM_LOOP) -> None:
         self.legato, self.percussive, self.sure = legato, percussive, sure
-        self.cymbals = cymbals
+        self.cymbals, self.drum_loop = cymbals, drum_loop
         self.lean_after = lean_after
         self.pinned = ""  # a source held from the start (pin), or "" for the gate's choice
         self._values = np.zeros(frames)
@@ -83,8 +91,8 @@ class SourceGate:
         self._heard = False
         self.decided = False
         self.learned = False  # whose beats count (before the decision: the leaning)
-        # ... and on the flux's side, whether a band is heard (unpeaked, with cymbals): its
-        # beats then come from the joint tracker, on both activations
+        # ... and on the flux's side, whether its beats come from the joint tracker, on both
+        # activations (a band: unpeaked with cymbals; or peaked, but not like a drum loop)
         self.joint = False
         self._band = False  # (what the last look at a window found)
         self.trial = False  # the other activation warms up beside the current one
@@ -194,6 +202,9 @@ class SourceGate:
         elif full:
             self._was_sure = False
         if self.peakiness > self.percussive:
+            # peaked, but not like a drum loop's hits out of silence: the joint tracker
+            self._band = (with_probs and self.peakiness < self.drum_loop
+                          and self.sureness >= HEARS)
             return False
         if self.peakiness >= self.legato:
             return None

@@ -8,9 +8,9 @@ arrived, so live and offline runs track the same beats from the same input.
 Audio is tracked on the spectral flux, or with ``beat_model`` (``models/improv_beat.json``) on
 the learned beat activation (``tempo.audio_tracker = "learned"``, experimental: its own
 downbeat output gives the bar positions), or -- ``auto``, the engine's default -- on whichever
-of the two suits the music, or on both at once for a band (:mod:`.gate_source`; ``band``
-holds it on both from the start). If the model file is missing or unreadable
-the listener says so in ``model_error`` and uses the flux. On the flux and in ``auto``, each
+of the two suits the music, or on both at once (a band, pitched attacks: :mod:`.gate_source`;
+``band`` holds it on both from the start). If the model file is missing or unreadable the
+listener says so in ``model_error`` and uses the flux. On the flux and in ``auto``, each
 beat's position in the bar comes from the audio's accents (:mod:`.accent`).
 """
 
