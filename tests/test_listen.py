@@ -512,6 +512,7 @@ def test_source_gate_takes_an_unpeaked_window_with_cymbals_for_a_band_not_legato
     band = gates["band"]
     assert band.joint and band.source == "joint"
     assert (band.run_learned, band.run_joint, band.run_flux) == (True, True, False)
+    assert not band.run_learned_tracker  # (the network runs for the joint tracker alone)
     assert gates["strings"].source == "learned" and not gates["strings"].run_joint
     assert gates["band"].sureness > HEARS > gates["hiss"].sureness
     assert gates["strings"].high_share < CYMBALS <= gates["band"].high_share
@@ -547,6 +548,7 @@ def test_source_gate_tracks_peaked_music_on_both_activations_but_a_drum_loop_on_
     assert PERCUSSIVE < gates["piano"].peakiness < DRUM_LOOP < gates["loop"].peakiness
     assert gates["piano"].sureness > HEARS > gates["piano, network deaf"].sureness
     assert gates["piano"].source == "joint" and not gates["piano"].run_flux
+    assert not gates["piano"].run_learned_tracker
     for name in ("loop", "piano, network deaf", "piano, network not run"):
         assert gates[name].source == "flux", name
         assert not gates[name].run_joint and not gates[name].run_learned, name
@@ -562,6 +564,7 @@ def test_a_pinned_gate_holds_its_source_and_decides_nothing():
     gate = listener.gate
     assert gate.decided and gate.source == "joint" and listener.tracker is listener.joint_tracker
     assert (gate.run_flux, gate.run_learned, gate.run_joint) == (False, True, True)
+    assert not gate.run_learned_tracker
     rng = np.random.default_rng(9)
     pad = 1.0 + 0.3 * rng.random(3 * FRAMES)  # a legato floor: the gate would pick learned
     assert not any(gate.add(v, 0.05) for v in pad) and gate.source == "joint"

@@ -43,7 +43,7 @@ between hits counts (it is what percussive input looks like).
 
 ``add(strength, beat_probability, high)`` once per frame (the flux, the learned activation's
 beat output or None where it did not run, and the flux above 5 kHz); ``run_flux`` /
-``run_learned`` / ``run_joint`` say which trackers (and whether the network) must run now and
+``run_learned`` (the network) / ``run_learned_tracker`` / ``run_joint`` say what must run now and
 ``source`` whose beats count ("flux", "learned" or "joint").
 Engine thread; the buffers are made once (the percentiles are numpy's: once a second in the
 first window, once a window after).
@@ -115,6 +115,11 @@ class SourceGate:
     def run_learned(self) -> bool:
         """Whether the network must run (for the learned tracker or the joint one)."""
         return not self.decided or self.trial or self.learned or self.joint
+
+    @property
+    def run_learned_tracker(self) -> bool:
+        """Whether the learned tracker must run (for the joint one the network runs alone)."""
+        return not self.decided or self.trial or self.learned
 
     @property
     def run_joint(self) -> bool:

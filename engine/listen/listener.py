@@ -222,7 +222,7 @@ class Listener:
             learned_beats = joint_beats = ()
             if act is not None:
                 probs = act[k:k + 1, 0]
-                if gate.run_learned:
+                if gate.run_learned_tracker:
                     learned_beats = self.learned_tracker.process(probs)
                 if gate.run_joint:
                     joint_beats = self.joint_tracker.process(strengths[k:k + 1], probs)
