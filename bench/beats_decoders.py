@@ -11,8 +11,8 @@ in ``models/cache/beats_train_modules/``); ``H``: Hydrogen's drum clips
 -30 dB). The clips' band frames are fed to the engine's own ``Listener`` in place of its
 spectrum (the same frames it would compute from the audio). Prints each set's mean F (+-70 ms,
 from 5 s on) for the default and each decoder alone, then the clips whose beats the gate gave
-to the joint tracker (a band), against the flux tracker alone (what the gate gave them
-before). About 0.2 s a clip.
+to the joint tracker (a band; peaked music that is not a drum loop), against the flux tracker
+alone (what the gate gave such clips before). About 0.2 s a clip.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
                            for m in ("auto", "flux", "learned", "joint"))
         print(f"| {s} | {len(group)} | {means} |")
     band = [r for r in rows if r["source"] == "joint"]
-    print(f"\nclips the gate heard as a band (joint tracker): {len(band)}")
+    print(f"\nclips the gate gave to both activations (joint tracker): {len(band)}")
     for r in band:
         print(f"  {r['set']} {r['clip']}: flux alone {r['flux']:.3f} -> joint {r['auto']:.3f}")
     if band:
