@@ -7,7 +7,8 @@ piano, plucked strings) the flux does better on the development set. How peaked 
 tells the two apart: the ratio of its 95th percentile to its median over ``frames`` frames
 (10 s) is below ~5.5 for every legato clip and above ~8 for every other one, in the
 development set and in the learned model's held-out training clips alike; the thresholds sit
-in that gap (below ``LEGATO`` -> learned, above ``PERCUSSIVE`` -> flux, between: no change).
+in that gap (below ``LEGATO`` -> learned, above ``PERCUSSIVE`` -> the flux's side, between: no
+change).
 A band with a drum kit can be as unpeaked as a string quartet (distorted guitars, bass and
 drums at once: the recorded rock songs of ``bench/beats_songs.py``); its cymbals and hi-hats
 give it away: the share of the flux above 5 kHz (``OnsetDetector.high_out``) is below 0.02 in
@@ -18,12 +19,13 @@ a beat in it (95th percentile above ``HEARS``; 0.2-0.6 in those rock excerpts), 
 white noise has as much flux up there (0.03) and the network hears nothing in it (0.01). A
 band's beats come from the joint tracker, on both activations at once (``joint``: on such
 windows of held-out clips it did better than the flux alone; README).
-Peaked windows are not all alike either: a drum loop's hits stand out of silence (peakiness
-60-2000 on the recorded loops), while pitched instruments with attacks, a band, a produced
-song stand out of their own sustain (8-30). Those, where the network hears a beat, take the
-joint tracker too (``DRUM_LOOP``); only the drum loop's kind keeps the flux alone. Chosen on
-clips no shipped choice saw (the tracker modules' and the held-out training clips, at three
-input levels: ``bench/beats_decoders.py``, README "Both activations for peaked music").
+Peaked windows are not all alike either: the peakiest are hits out of near-silence (all but
+one recorded loop are above 40; so are some plucked and struck pieces), while from 8 to 30 are
+attacks out of their own sustain (many keyboard and ensemble pieces, the denser band excerpts,
+produced songs). Those, where the network hears a beat, take the joint tracker too
+(``DRUM_LOOP``); above it the flux stays alone. Chosen on clips no shipped choice saw (the
+tracker modules' and the held-out training clips, at three input levels:
+``bench/beats_decoders.py``, README "Both activations for peaked music").
 Where the learned activation runs, how sure it is counts too: if its 95th percentile over the
 window is above ``SURE`` (it fires near 1 on the beats: produced songs, some drum loops), it is
 chosen whatever the flux looks like (the threshold read off a per-clip table of the four beat
