@@ -115,7 +115,7 @@ class Tracker:
 
 
 class Improv(Tracker):
-    name, label = "improv", "improv (causal, the default: flux or learned as the music asks)"
+    name, label = "improv", "improv (causal, the default: flux, learned or both as the music asks)"
     model, auto = "default", True
 
     def available(self):
@@ -467,6 +467,30 @@ def group_of(row) -> str:
     return row["kind"] if row["kind"] in ("loop", "song") else row["tempo_curve"]
 
 
+def cpu_per_min(rows) -> float:
+    """CPU seconds per minute of audio over ``rows`` (total CPU / total audio)."""
+    return sum(r["cpu_sec"] for r in rows) / max(1e-9, sum(r["audio_sec"] for r in rows)) * 60
+
+
+def print_cpu(results: dict[str, list[dict]], labels: dict[str, str]) -> None:
+    """Each tracker's CPU per audio minute clip by clip (p50 / p99 / max), and improv's as a
+    share of every other tracker's in this run (the host's speed moves between runs; the
+    ratio of two trackers timed in one run moves much less)."""
+    print("\nCPU s / audio min, per clip (p50 / p99 / max):")
+    for name, rows in results.items():
+        per_clip = [r["cpu_sec"] / r["audio_sec"] * 60 for r in rows if r["audio_sec"] > 0]
+        if per_clip:
+            p50, p99 = np.percentile(per_clip, [50, 99])
+            print(f"- {labels[name]}: {p50:.2f} / {p99:.2f} / {max(per_clip):.2f}")
+    ours = [n for n in results if n.startswith("improv")]
+    peers = [n for n in results if not n.startswith("improv") and results[n]]
+    for name in ours:
+        shares = [f"{cpu_per_min(results[name]) / max(1e-9, cpu_per_min(results[p])):.3f} of "
+                  f"{p}'s" for p in peers]
+        if shares and results[name]:
+            print(f"- {name}'s CPU in this run: " + ", ".join(shares))
+
+
 def print_tables(results: dict[str, list[dict]], labels: dict[str, str], title: str) -> None:
     print(f"\n### {title}\n")
     print("| tracker | F | CMLt | AMLt | F steady | F tempo-changing | median error (ms) | "
@@ -478,11 +502,12 @@ def print_tables(results: dict[str, list[dict]], labels: dict[str, str], title: 
         amlt, _ = mean(rows, "amlt")
         fs, ns = mean(rows, "f", lambda r: r["tempo_curve"] == "steady")
         fc, nc = mean(rows, "f", lambda r: r["tempo_curve"] in CHANGING)
-        cpu = sum(r["cpu_sec"] for r in rows) / max(1e-9, sum(r["audio_sec"] for r in rows)) * 60
+        cpu = cpu_per_min(rows)
         errors = sum(1 for r in rows if r["error"])
         offset = np.nanmedian([r["offset_ms"] for r in rows]) if rows else float("nan")
         print(f"| {labels[name]} | {f:.3f} | {cmlt:.3f} | {amlt:.3f} | {fs:.3f} ({ns}) | "
               f"{fc:.3f} ({nc}) | {offset:+.1f} | {cpu:.2f} | {n} | {errors} |")
+    print_cpu(results, labels)
     for name, rows in results.items():
         if any("downbeat_f" in r for r in rows):
             df, nd = mean(rows, "downbeat_f", lambda r: "downbeat_f" in r)

@@ -1,0 +1,31 @@
+"""bench/beats.py's CPU summary: per-clip spread and improv's share of a peer's, same run.
+
+Run in a child process: importing bench/beats.py pins the numeric libraries to one thread
+(for fair timing), which this test session should not inherit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import beats
+rows = lambda cpu: [{"cpu_sec": c, "audio_sec": 30.0} for c in cpu]
+results = {"improv": rows([0.05, 0.10, 0.15]), "madmom": rows([1.5, 1.5, 1.5])}
+beats.print_cpu(results, {"improv": "improv", "madmom": "madmom"})
+"""
+
+
+def test_the_cpu_summary_gives_the_spread_and_the_share_of_the_peer_in_the_same_run():
+    out = subprocess.run([sys.executable, "-c", SCRIPT, str(BENCH)], capture_output=True,
+                         text=True, check=True).stdout
+    # improv: 0.1, 0.2, 0.3 s per audio minute (p50 0.2, max 0.3); madmom 3.0 on every clip;
+    # improv's total 0.3 s over 90 s of audio = 0.2 s/min = 0.067 of madmom's 3.0
+    assert "- improv: 0.20 / 0.30 / 0.30" in out
+    assert "- madmom: 3.00 / 3.00 / 3.00" in out
+    assert "- improv's CPU in this run: 0.067 of madmom's" in out
