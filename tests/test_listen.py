@@ -530,7 +530,7 @@ def test_source_gate_tracks_peaked_music_on_both_activations_but_a_drum_loop_on_
 
     rng = np.random.default_rng(10)
     on_beat = np.arange(FRAMES) % 25 < 3
-    piano = 0.5 + 0.2 * rng.random(FRAMES)  # the strings' sustain between attacks
+    piano = 0.5 + 0.2 * rng.random(FRAMES)  # the sustain between attacks
     loop = 0.01 * rng.random(FRAMES)  # near-silence between hits
     for values in (piano, loop):
         for k in range(0, FRAMES, 25):
