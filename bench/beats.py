@@ -34,7 +34,11 @@ Install the peers into the environment that runs this (none is a dependency of i
     pip install aubio librosa soundfile
     pip install cython && pip install --no-build-isolation madmom   # 0.16.1, see below
     python bench/beats.py [--trackers improv,aubio,madmom,librosa,btrack] [--clips SUBSTR]
-        [--data bench/data/SET] [--gain-db 0,-6,-12]
+        [--data bench/data/SET] [--gain-db 0,-6,-12] [--samplerate 48000]
+
+``--samplerate 48000`` resamples every clip to that rate first (``scipy.signal.resample_poly``,
+outside the timed call) for every tracker: the live engine runs at JACK's rate, usually 48 kHz,
+and improv's frame there is another size than at 44.1 kHz (``engine.listen.onset.fft_size``).
 
 ``--gain-db`` plays every clip that many dB quieter (the clips peak at 0.89) to the audio
 trackers, at each level given, and ends with each tracker's F at every level and the mean:
@@ -396,7 +400,18 @@ def ensure_dataset(data: Path) -> dict:
     return json.loads(manifest_path.read_text())
 
 
-def run(tracker: Tracker, clips: list[dict], data: Path, gain_db: float = 0.0) -> list[dict]:
+def resample(x: np.ndarray, sr: int, to_sr: int) -> np.ndarray:
+    """``x`` at ``sr`` -> at ``to_sr`` (polyphase, scipy's default Kaiser low-pass)."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(sr, to_sr)
+    return resample_poly(x, to_sr // g, sr // g).astype(np.float32)
+
+
+def run(tracker: Tracker, clips: list[dict], data: Path, gain_db: float = 0.0,
+        samplerate: int = 0) -> list[dict]:
     rows = []
     gain = np.float32(10.0 ** (gain_db / 20.0))
     for clip in clips:
@@ -404,6 +419,8 @@ def run(tracker: Tracker, clips: list[dict], data: Path, gain_db: float = 0.0) -
             continue
         ref = np.loadtxt(data / clip["beats"], ndmin=2)[:, 0]
         x, sr = read_wav(data / clip["audio"])
+        if samplerate and samplerate != sr and tracker.path == "audio":
+            x, sr = resample(x, sr, samplerate), samplerate
         if gain_db:
             x = x * gain  # a quieter input (the clips peak at 0.89: no louder without clipping)
         seconds = len(x) / sr
@@ -546,6 +563,9 @@ def main(argv=None) -> int:
                          "(e.g. 0,-6,-12), run one after the other and end with each "
                          "tracker's F at every level and their mean; a list that starts "
                          "with a minus needs the = form: --gain-db=-6,-12")
+    ap.add_argument("--samplerate", type=int, default=0,
+                    help="resample the audio to this rate (Hz) first, e.g. 48000, the live "
+                         "engine's usual rate; default: the clips' own (44100)")
     args = ap.parse_args(argv)
     try:
         levels = [float(g) for g in args.gain_db.split(",")]
@@ -560,6 +580,8 @@ def main(argv=None) -> int:
         kinds[group_of(c)] = kinds.get(group_of(c), 0) + 1
     print(f"{len(clips)} clips: " + ", ".join(f"{label} {kinds[g]}" for g, label in GROUPS
                                               if g in kinds))
+    if args.samplerate:
+        print(f"audio resampled to {args.samplerate} Hz")
     print(f"scores: mir_eval, F-measure +-{F_WINDOW_SEC * 1000:.0f} ms, CMLt, AMLt; first "
           f"{TRIM_SEC:.0f} s trimmed; CPU = process time of the tracker call, one thread\n")
 
@@ -568,7 +590,7 @@ def main(argv=None) -> int:
         if gain_db or len(levels) > 1:
             print(f"\n## Audio at {gain_db:+.1f} dB\n")
         ran = run_each(args.trackers, TRACKERS,
-                       lambda t, g=gain_db: run(t, clips, args.data, g))
+                       lambda t, g=gain_db: run(t, clips, args.data, g, args.samplerate))
         if ran is None:
             return 2
         results, labels = ran

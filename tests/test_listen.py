@@ -7,7 +7,7 @@ from engine.listen.activation import DEFAULT_MODEL, BeatActivation
 from engine.listen.beat import BeatTracker, flux_tracker, joint_tracker, learned_tracker
 from engine.listen.listener import Listener
 from engine.listen.meter import MeterTracker
-from engine.listen.onset import LogSpectrum, OnsetDetector
+from engine.listen.onset import LogSpectrum, OnsetDetector, fft_size, log_filterbank
 from engine.listen.track import beats_of_audio, beats_of_midi
 from tests.helpers import EXAMPLE
 
@@ -234,6 +234,50 @@ def test_other_sample_rates_and_block_sizes():
         beats = beats_of_audio(x, sr, block=block)
         ibi = np.mean(np.diff(beats[len(beats) // 2:]))
         assert abs(60.0 / ibi - 110) / 110 < 0.02, (sr, block)
+
+
+def test_the_window_is_a_size_the_fft_does_fast_and_about_46_ms_at_every_rate():
+    assert (fft_size(2048), fft_size(1024), fft_size(2048 * 48000 / 44100)) == (2048, 1024, 2240)
+    for n in range(300, 10000, 37):
+        m = fft_size(n)
+        k = m
+        for p in (2, 3, 5, 7):
+            while k % p == 0:
+                k //= p
+        assert k == 1 and abs(m - n) <= 0.02 * n, (n, m)
+    for sr in (16000, 22050, 32000, 44100, 48000, 96000):
+        assert abs(LogSpectrum(sr).latency_sec - 1024 / 44100) < 0.0005, sr
+
+
+def test_the_bands_are_the_same_at_every_sample_rate():
+    """44.1 and 22.05 kHz share the reference's FFT bins (the same filters, the latter's twice
+    as high for its window of half as many samples). At 48 and 96 kHz
+    the window is 0.5 % longer and its bins 0.5 % closer: the filters are read off them. A
+    tone then fills the same band as at 44.1 kHz, and the bands that hold its energy differ
+    less from 44.1 kHz's than they do at 44.1 kHz when the tone is 0.5 % (9 cents) sharper --
+    less than a tuning difference."""
+    ref = LogSpectrum(44100)
+    assert np.array_equal(ref.fb, log_filterbank(1025, 44100, 2048, 12, 30.0, 16000.0))
+    assert np.array_equal(LogSpectrum(22050).fb, 2 * ref.fb[:, :513])
+
+    def bands(sr, f_hz):
+        t = np.arange(sr // 2) / sr
+        return LogSpectrum(sr).process((0.3 * np.sin(2 * np.pi * f_hz * t)).astype(np.float32))[-1]
+
+    tones_hz = 55.0 * 2.0 ** (np.arange(0, 96, 2) / 12 + 0.37)  # A1 to G#9, off the bins
+    retuned = []
+    for f_hz in tones_hz:
+        want = bands(44100, f_hz)
+        held = want > 0.3 * want.max()
+        retuned.append(np.abs(bands(44100, 1.005 * f_hz) - want)[held].max())
+    for sr in (22050, 48000, 96000):
+        apart = []
+        for f_hz in tones_hz[tones_hz < 0.4 * sr]:
+            want, got = bands(44100, f_hz), bands(sr, f_hz)
+            assert np.argmax(got) == np.argmax(want), (sr, f_hz)
+            apart.append(np.abs(got - want)[want > 0.3 * want.max()].max())
+        assert np.median(apart) < np.median(retuned), (sr, np.median(apart), np.median(retuned))
+        assert max(apart) <= max(retuned), (sr, max(apart), max(retuned))
 
 
 def test_ten_minutes_of_input_keep_memory_flat():

@@ -66,6 +66,37 @@ def _flux(bands: np.ndarray, prev: np.ndarray, out_prev: np.ndarray,
     return total, low, high
 
 
+def fft_size(n: float) -> int:
+    """The whole number nearest ``n`` with no prime factor above 7 (the larger of two equally
+    near): a size the FFT does fast. The window that lasts 46 ms at 44.1 kHz is 2229 samples at
+    48 kHz, 3 x 743, and its FFT took 135 us against 19 us for 2048 or 23 us for 2240."""
+    best, best_err = 1, float("inf")
+    for m in range(max(1, int(n * 0.9)), int(n * 1.1) + 2):
+        k = m
+        for p in (2, 3, 5, 7):
+            while k % p == 0:
+                k //= p
+        if k == 1 and abs(m - n) <= best_err:
+            best, best_err = m, abs(m - n)
+    return best
+
+
+def resampled_filterbank(ref: np.ndarray, ref_bin_hz: float, bin_hz: float,
+                         n_bins: int) -> np.ndarray:
+    """The filters ``ref`` (made on FFT bins ``ref_bin_hz`` apart) on bins ``bin_hz`` apart:
+    each triangle read at the new bins' frequencies, scaled so that its weights below the new
+    Nyquist frequency sum to what they did (so a band is the same average of the spectrum)."""
+    pos = np.arange(n_bins) * (bin_hz / ref_bin_hz)  # each new bin, in reference bins
+    grid = np.arange(ref.shape[1])
+    fb = np.zeros((ref.shape[0], n_bins), dtype=np.float64)
+    for b in range(ref.shape[0]):
+        fb[b] = np.interp(pos, grid, ref[b], left=0.0, right=0.0)
+        kept = ref[b, grid * ref_bin_hz <= (n_bins - 1) * bin_hz].sum()
+        if fb[b].sum() > 0.0:
+            fb[b] *= kept / fb[b].sum()
+    return fb.astype(np.float32)
+
+
 LOW_HZ = 1000.0  # "low" flux: the bands below this
 HIGH_HZ = 5000.0  # "high" flux: the bands above this (cymbals, hi-hats; little of a string's)
 REFERENCE_SR = 44100  # the band layout is made for this rate and kept at every other
@@ -104,9 +135,14 @@ def _append(ring: np.ndarray, block: np.ndarray, start: int, stop: int) -> int:
 class LogSpectrum:
     """Audio blocks in, frames of log band energies out (``fps`` per second). Engine thread.
 
-    The window lasts ``frame_size`` samples at 44.1 kHz (46 ms) at every sample rate, so the
-    FFT bins fall on the same frequencies and the bands are the same ones (the learned beat
-    activation depends on that): at a rate below 32 kHz the bands above Nyquist stay 0.
+    The window lasts about as long at every sample rate as ``frame_size`` samples at 44.1 kHz
+    (46 ms), and the bands are the same ones (the learned beat activation depends on that): at
+    44.1 and 22.05 kHz the FFT bins fall on the same frequencies; at other rates the window is
+    the nearest size the FFT does fast (``fft_size``: 2240 samples at 48 kHz, not 2229) and the
+    bands' triangles are read off its bins (``resampled_filterbank``). The filters are scaled
+    by the reference window's length over this one's, so that a tone is as loud in its band
+    at every rate (before, 6 dB quieter at 22.05 kHz and 7 dB louder at 96 kHz than at 44.1).
+    At a rate below 32 kHz the bands above Nyquist stay 0.
     A block that completes no frame (six in seven of the engine's 128-sample blocks) is only
     copied into ``_pending``; the frame's kernel call moves it into the ring (this halved the
     per-block Python work: 0.054 -> 0.027 s of CPU per minute of audio in an A/B timing)."""
@@ -118,17 +154,22 @@ class LogSpectrum:
         self.fps = fps
         self.hop = samplerate / fps  # may be fractional: frames stay on the fps grid
         ref_size = frame_size
-        frame_size = int(round(ref_size * samplerate / REFERENCE_SR))
+        frame_size = fft_size(ref_size * samplerate / REFERENCE_SR)
         self.frame_size = frame_size
         self.latency_sec = frame_size / 2 / samplerate
         self.window = np.hanning(frame_size).astype(np.float32)
         ref = log_filterbank(ref_size // 2 + 1, REFERENCE_SR, ref_size, bands_per_octave,
                              f_min, f_max)
         n_bins = frame_size // 2 + 1
-        fb = np.zeros((ref.shape[0], n_bins), dtype=np.float32)
-        k = min(n_bins, ref.shape[1])
-        fb[:, :k] = ref[:, :k]
-        self.fb = fb
+        if frame_size * REFERENCE_SR == ref_size * samplerate:  # the same bins (44.1, 22.05 kHz)
+            fb = np.zeros((ref.shape[0], n_bins), dtype=np.float32)
+            k = min(n_bins, ref.shape[1])
+            fb[:, :k] = ref[:, :k]
+        else:  # bins a little apart: the same bands read off them
+            fb = resampled_filterbank(ref, REFERENCE_SR / ref_size, samplerate / frame_size,
+                                      n_bins)
+        # a tone's FFT peak grows with the window's length in samples: as loud at every rate
+        self.fb = fb * np.float32(ref_size / frame_size)
         self.n_bands = self.fb.shape[0]
         self.band_hz = ref.argmax(axis=1) * REFERENCE_SR / ref_size  # each band's peak
         self._ring = np.zeros(frame_size, dtype=np.float32)
