@@ -37,8 +37,10 @@ Install the peers into the environment that runs this (none is a dependency of i
         [--data bench/data/SET] [--gain-db 0,-6,-12] [--samplerate 48000]
 
 ``--samplerate 48000`` resamples every clip to that rate first (``scipy.signal.resample_poly``,
-outside the timed call) for every tracker: the live engine runs at JACK's rate, usually 48 kHz,
-and improv's frame there is another size than at 44.1 kHz (``engine.listen.onset.fft_size``).
+outside the timed call) for improv's audio trackers: the live engine runs at JACK's rate,
+usually 48 kHz, and improv's frame there is another size than at 44.1 kHz
+(``engine.listen.onset.fft_size``). The peers keep the clips' 44.1 kHz (madmom's networks
+expect it and would resample with ffmpeg).
 
 ``--gain-db`` plays every clip that many dB quieter (the clips peak at 0.89) to the audio
 trackers, at each level given, and ends with each tracker's F at every level and the mean:
@@ -419,7 +421,8 @@ def run(tracker: Tracker, clips: list[dict], data: Path, gain_db: float = 0.0,
             continue
         ref = np.loadtxt(data / clip["beats"], ndmin=2)[:, 0]
         x, sr = read_wav(data / clip["audio"])
-        if samplerate and samplerate != sr and tracker.path == "audio":
+        if samplerate and samplerate != sr and tracker.path == "audio" \
+                and tracker.name.startswith("improv"):
             x, sr = resample(x, sr, samplerate), samplerate
         if gain_db:
             x = x * gain  # a quieter input (the clips peak at 0.89: no louder without clipping)
@@ -564,8 +567,8 @@ def main(argv=None) -> int:
                          "tracker's F at every level and their mean; a list that starts "
                          "with a minus needs the = form: --gain-db=-6,-12")
     ap.add_argument("--samplerate", type=int, default=0,
-                    help="resample the audio to this rate (Hz) first, e.g. 48000, the live "
-                         "engine's usual rate; default: the clips' own (44100)")
+                    help="resample the audio to this rate (Hz) for improv's audio trackers, "
+                         "e.g. 48000, the live engine's usual rate (the peers keep 44.1 kHz)")
     args = ap.parse_args(argv)
     try:
         levels = [float(g) for g in args.gain_db.split(",")]
@@ -581,7 +584,7 @@ def main(argv=None) -> int:
     print(f"{len(clips)} clips: " + ", ".join(f"{label} {kinds[g]}" for g, label in GROUPS
                                               if g in kinds))
     if args.samplerate:
-        print(f"audio resampled to {args.samplerate} Hz")
+        print(f"improv's audio resampled to {args.samplerate} Hz (the peers': the clips' own)")
     print(f"scores: mir_eval, F-measure +-{F_WINDOW_SEC * 1000:.0f} ms, CMLt, AMLt; first "
           f"{TRIM_SEC:.0f} s trimmed; CPU = process time of the tracker call, one thread\n")
 
