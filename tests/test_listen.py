@@ -249,6 +249,20 @@ def test_the_window_is_a_size_the_fft_does_fast_and_about_46_ms_at_every_rate():
         assert abs(LogSpectrum(sr).latency_sec - 1024 / 44100) < 0.0005, sr
 
 
+def test_the_band_kernel_is_the_filterbank_on_the_magnitudes():
+    """The sparse kernel gives what the dense filterbank gives, at every rate's filters."""
+    rng = np.random.default_rng(5)
+    for sr in (22050, 44100, 48000):
+        spec = LogSpectrum(sr)
+        hop = sr // 50
+        x = (0.2 * rng.standard_normal(hop * 200)).astype(np.float32)  # the last frame: the end
+        got = spec.process(x)[-1]
+        frame = x[-spec.frame_size:] * spec.window
+        want = np.log10(1.0 + spec.fb.astype(np.float64) @ np.abs(np.fft.rfft(frame)))
+        assert np.allclose(got, want, rtol=1e-5, atol=1e-6), sr
+        assert np.count_nonzero(spec._weights) == np.count_nonzero(spec.fb)
+
+
 def test_the_bands_are_the_same_at_every_sample_rate():
     """44.1 and 22.05 kHz share the reference's FFT bins (the same filters, the latter's twice
     as high for its window of half as many samples). At 48 and 96 kHz

@@ -97,6 +97,21 @@ def resampled_filterbank(ref: np.ndarray, ref_bin_hz: float, bin_hz: float,
     return fb.astype(np.float32)
 
 
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
+def _log_bands(spectrum: np.ndarray, first: np.ndarray, last: np.ndarray,
+               weights: np.ndarray, out: np.ndarray) -> None:
+    """``out[b] = log10(1 + sum_j weights[b, j - first[b]] * |spectrum[j]|)`` over the bins
+    ``first[b] <= j < last[b]`` of band ``b``: the filterbank's nonzero weights only (1385 of
+    its 83025 at 44.1 kHz; 3.5 us a frame against 7.6 for the magnitudes, a dense product and
+    the log)."""
+    for b in range(out.shape[0]):
+        s = 0.0
+        for j in range(first[b], last[b]):
+            c = spectrum[j]
+            s += weights[b, j - first[b]] * np.sqrt(c.real * c.real + c.imag * c.imag)
+        out[b] = np.log10(1.0 + s)
+
+
 LOW_HZ = 1000.0  # "low" flux: the bands below this
 HIGH_HZ = 5000.0  # "high" flux: the bands above this (cymbals, hi-hats; little of a string's)
 REFERENCE_SR = 44100  # the band layout is made for this rate and kept at every other
@@ -170,6 +185,14 @@ class LogSpectrum:
                                       n_bins)
         # a tone's FFT peak grows with the window's length in samples: as loud at every rate
         self.fb = fb * np.float32(ref_size / frame_size)
+        # each band's nonzero run of weights, for the kernel
+        used = [np.nonzero(row)[0] for row in self.fb]
+        self._first = np.array([u[0] if len(u) else 0 for u in used], dtype=np.int64)
+        self._last = np.array([u[-1] + 1 if len(u) else 0 for u in used], dtype=np.int64)
+        self._weights = np.zeros((len(used), max(1, int(np.max(self._last - self._first)))),
+                                 dtype=np.float32)
+        for b, (lo, hi) in enumerate(zip(self._first, self._last)):
+            self._weights[b, :hi - lo] = self.fb[b, lo:hi]
         self.n_bands = self.fb.shape[0]
         self.band_hz = ref.argmax(axis=1) * REFERENCE_SR / ref_size  # each band's peak
         self._ring = np.zeros(frame_size, dtype=np.float32)
@@ -178,7 +201,8 @@ class LogSpectrum:
         self.out = np.zeros((max_frames_per_call, self.n_bands), dtype=np.float32)
         self._no_frames = self.out[:0]  # what a block that completes no frame returns
         self.bad_samples = 0  # NaN/inf samples replaced by silence
-        _append(self._ring, self._frame, 0, 1)  # compile/load the kernel now, not live
+        _append(self._ring, self._frame, 0, 1)  # compile/load the kernels now, not live
+        self._compute(self.out[0])
         self.reset()
 
     def reset(self) -> None:
@@ -220,9 +244,7 @@ class LogSpectrum:
 
     def _compute(self, bands: np.ndarray) -> None:
         np.multiply(self._ring, self.window, out=self._frame)
-        mag = np.abs(np.fft.rfft(self._frame))
-        np.dot(self.fb, mag.astype(np.float32), out=bands)
-        np.log10(1.0 + bands, out=bands)
+        _log_bands(np.fft.rfft(self._frame), self._first, self._last, self._weights, bands)
 
     def frame_time_sec(self, k: int) -> float:
         """Time (s, from the first sample) that frame ``k`` describes: its window's centre."""
