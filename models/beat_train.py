@@ -97,18 +97,25 @@ def features(bands: torch.Tensor) -> torch.Tensor:
 
 
 class BeatNet(nn.Module):
-    def __init__(self, n_bands: int, hidden: int = 48) -> None:
+    """With ``phase_head``, a second output layer reads the beat phase (its cosine and sine)
+    off the same recurrent state: a training aid only (``--phase-weight``), never exported."""
+
+    def __init__(self, n_bands: int, hidden: int = 48, phase_head: bool = False) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(2 * n_bands))
         self.register_buffer("std", torch.ones(2 * n_bands))
         self.inp = nn.Linear(2 * n_bands, hidden)
         self.gru = nn.GRU(hidden, hidden, num_layers=2, batch_first=True)
         self.out = nn.Linear(hidden, 2)
+        self.phase = nn.Linear(hidden, 2) if phase_head else None
 
-    def forward(self, bands: torch.Tensor) -> torch.Tensor:
+    def hidden(self, bands: torch.Tensor) -> torch.Tensor:
         x = (features(bands) - self.mean) / self.std
         h, _ = self.gru(torch.tanh(self.inp(x)))
-        return self.out(h)  # logits (B, T, 2): beat, downbeat
+        return h
+
+    def forward(self, bands: torch.Tensor) -> torch.Tensor:
+        return self.out(self.hidden(bands))  # logits (B, T, 2): beat, downbeat
 
 
 def load_clips():
@@ -156,6 +163,17 @@ def offbeat_mask(tgt: np.ndarray) -> np.ndarray:
         mid = (a + b) // 2
         mask[max(0, mid - 1):mid + 2] = 1.0
     return mask * (tgt[:, 0] == 0.0)
+
+
+def beat_phase(tgt: np.ndarray) -> np.ndarray:
+    """(T, 3) per frame: 1 if it lies between two beats (else 0), and the cosine and sine of
+    its phase there (0 at a beat, 2 pi at the next)."""
+    beats = np.flatnonzero(tgt[:, 0] == 1.0)
+    out = np.zeros((len(tgt), 3), dtype=np.float32)
+    for a, b in zip(beats[:-1], beats[1:]):
+        angle = 2.0 * np.pi * np.arange(b - a) / (b - a)
+        out[a:b] = np.stack([np.ones(b - a), np.cos(angle), np.sin(angle)], axis=1)
+    return out
 
 
 def augment(x: np.ndarray, rng) -> np.ndarray:
@@ -207,11 +225,12 @@ def noise_window(noises, rng, length: int) -> np.ndarray:
 
 
 def batch(clips, rng, n: int, length: int, masks=None, aug: bool = False, noises=None,
-          p_noise: float = 0.0, p_mix: float = 0.0):
+          p_noise: float = 0.0, p_mix: float = 0.0, phases=None):
     """A batch of random windows: inputs, targets and (with ``masks``) the off-beat masks.
     With ``noises``: a window is pure noise (no beat) with probability ``p_noise``, or has
-    noise mixed in (-80..-10 dB of the signal) with probability ``p_mix``."""
-    xs, ys, ms = [], [], []
+    noise mixed in (-80..-10 dB of the signal) with probability ``p_mix``. With ``phases``
+    (``beat_phase`` of every clip by name) a fourth tensor: the windows' beat phases."""
+    xs, ys, ms, ps = [], [], [], []
     for _ in range(n):
         name, feats, tgt, _ = clips[rng.integers(len(clips))]
         g = rng.integers(feats.shape[0])
@@ -220,12 +239,14 @@ def batch(clips, rng, n: int, length: int, masks=None, aug: bool = False, noises
         x = feats[g, start:start + length]
         y = tgt[start:start + length]
         m = masks[name][start:start + length] if masks is not None else np.zeros(len(y))
+        ph = phases[name][start:start + length] if phases is not None else np.zeros((len(y), 3))
         if noises:
             u = rng.random()
             if u < p_noise:
                 x = noise_window(noises, rng, length)
                 y = np.zeros((len(x), tgt.shape[1]), dtype=np.float32)
                 m = np.zeros(len(x), dtype=np.float32)
+                ph = np.zeros((len(x), 3), dtype=np.float32)
             elif u < p_noise + p_mix:
                 nz = noise_window(noises, rng, len(x))
                 if len(nz) == len(x):
@@ -236,11 +257,16 @@ def batch(clips, rng, n: int, length: int, masks=None, aug: bool = False, noises
             x = np.pad(x, ((0, length - len(x)), (0, 0)))
             y = np.pad(y, ((0, length - len(y)), (0, 0)))
             m = np.pad(m, (0, length - len(m)))
+            ph = np.pad(ph, ((0, length - len(ph)), (0, 0)))
         xs.append(x)
         ys.append(y)
         ms.append(m)
-    return (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)),
-            torch.from_numpy(np.stack(ms).astype(np.float32)))
+        ps.append(ph)
+    out = (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)),
+           torch.from_numpy(np.stack(ms).astype(np.float32)))
+    if phases is not None:
+        out += (torch.from_numpy(np.stack(ps).astype(np.float32)),)
+    return out
 
 
 def peak_f(act: np.ndarray, beats_frames: np.ndarray, fps: int = 50) -> float:
@@ -299,7 +325,10 @@ def load_json_weights(model: BeatNet, path: Path) -> dict:
         sd[f"gru.weight_hh_l{i}"] = layer["w_hh"]
         sd[f"gru.bias_ih_l{i}"] = layer["b_ih"]
         sd[f"gru.bias_hh_l{i}"] = layer["b_hh"]
-    model.load_state_dict({k: torch.tensor(v, dtype=torch.float32) for k, v in sd.items()})
+    missing, _ = model.load_state_dict(
+        {k: torch.tensor(v, dtype=torch.float32) for k, v in sd.items()}, strict=False)
+    if any(not k.startswith("phase.") for k in missing):  # (a phase head starts afresh)
+        sys.exit(f"{path}: no weights for {missing}")
     return doc.get("training", {})
 
 
@@ -319,6 +348,9 @@ def main(argv=None) -> int:
     ap.add_argument("--ckpt", type=Path, default=CKPT, help="the checkpoint (for --resume)")
     ap.add_argument("--offbeat-weight", type=float, default=0.0,
                     help="extra loss weight on the beat output half-way between beats")
+    ap.add_argument("--phase-weight", type=float, default=0.0,
+                    help="train a second head on the beat phase (cosine and sine, squared "
+                         "error) with this loss weight: a training aid, not exported")
     ap.add_argument("--noise", type=float, default=0.0,
                     help="the share of training windows that are steady noise (no beat)")
     ap.add_argument("--noise-mix", type=float, default=0.0,
@@ -345,7 +377,8 @@ def main(argv=None) -> int:
         prefix, k = args.oversample.split("=")
         train = train + [c for c in train if c[0].startswith(prefix)] * (int(k) - 1)
     noises = noise_bands(args.seed) if args.noise or args.noise_mix else None
-    model = BeatNet(n_bands, args.hidden)
+    model = BeatNet(n_bands, args.hidden, phase_head=args.phase_weight > 0)
+    phases = {c[0]: beat_phase(c[2]) for c in train} if args.phase_weight > 0 else None
     allx = np.concatenate([features(torch.from_numpy(c[1][:, ::4])).reshape(-1, 2 * n_bands)
                            .numpy() for c in train])
     model.mean[:] = torch.from_numpy(allx.mean(0))
@@ -376,6 +409,7 @@ def main(argv=None) -> int:
                         + (" + bench/beats_trainmods.py (tracker modules)"
                            if any(c[0][0] == "M" for c in train) else ""),
                 "offbeat_weight": args.offbeat_weight, "augment": args.augment,
+                "phase_weight": args.phase_weight,
                 "noise": args.noise, "noise_mix": args.noise_mix,
                 "oversample": args.oversample}
 
@@ -385,12 +419,17 @@ def main(argv=None) -> int:
             frac = min(1.0, (time.monotonic() - t0) / budget)
             for group in opt.param_groups:
                 group["lr"] = args.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
-        x, y, m = batch(train, rng, args.batch, args.length, masks, args.augment, noises,
-                        args.noise, args.noise_mix)
-        logits = model(x)
+        x, y, m, *ph = batch(train, rng, args.batch, args.length, masks, args.augment, noises,
+                             args.noise, args.noise_mix, phases)
+        h = model.hidden(x)
+        logits = model.out(h)
         w = 1.0 + 4.0 * y  # beats are rare: weigh them up
         w[:, :, 0] += args.offbeat_weight * m  # and the eighths between them down
         loss = F.binary_cross_entropy_with_logits(logits, y, weight=w)
+        if ph:  # the phase head: squared error where a frame lies between two beats
+            on = ph[0][:, :, 0]
+            err = ((torch.tanh(model.phase(h)) - ph[0][:, :, 1:]) ** 2).sum(-1)
+            loss = loss + args.phase_weight * (err * on).sum() / on.sum().clamp(min=1.0)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)

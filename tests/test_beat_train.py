@@ -17,15 +17,46 @@ def _beat_train():
     return beat_train
 
 
-def test_offbeat_mask_marks_the_frames_half_way_between_beats():
-    bt = _beat_train()
+def _three_beats() -> np.ndarray:
+    """Beat targets of 70 frames: beats at 10, 30 and 50 (0.5 on their neighbours)."""
     tgt = np.zeros((70, 2), dtype=np.float32)
     for f in (10, 30, 50):
         tgt[f, 0] = 1.0
         tgt[f - 1, 0] = tgt[f + 1, 0] = 0.5
+    return tgt
+
+
+def test_offbeat_mask_marks_the_frames_half_way_between_beats():
+    bt = _beat_train()
+    tgt = _three_beats()
     mask = bt.offbeat_mask(tgt)
     assert np.flatnonzero(mask).tolist() == [19, 20, 21, 39, 40, 41]
     assert not np.any(mask[tgt[:, 0] > 0])  # never on a beat target
+
+
+def test_beat_phase_turns_once_a_beat_and_only_between_beats():
+    bt = _beat_train()
+    ph = bt.beat_phase(_three_beats())
+    assert np.flatnonzero(ph[:, 0]).tolist() == list(range(10, 50))  # between two beats
+    assert np.allclose(ph[[10, 30], 1:], [[1.0, 0.0], [1.0, 0.0]])  # a beat: phase 0
+    assert np.allclose(ph[[20, 40], 1:], [[-1.0, 0.0], [-1.0, 0.0]], atol=1e-6)  # half-way
+    assert np.allclose(ph[15, 1:], [0.0, 1.0], atol=1e-6)  # a quarter of the beat on
+
+
+def test_the_phase_head_trains_but_is_not_exported(tmp_path):
+    bt = _beat_train()
+    import torch
+
+    net = bt.BeatNet(81, hidden=8, phase_head=True)
+    bands = torch.rand(1, 30, 81)
+    assert net.phase(net.hidden(bands)).shape == (1, 30, 2)
+    assert torch.equal(net(bands), net.out(net.hidden(bands)))
+    path = tmp_path / "w.json"
+    bt.export(net, 81, 8, meta={}, path=path)
+    assert "phase" not in path.read_text()
+    again = bt.BeatNet(81, hidden=8, phase_head=True)  # a phase head starts afresh
+    bt.load_json_weights(again, path)
+    assert torch.allclose(again(bands), net(bands), atol=1e-5)
 
 
 def test_augment_keeps_silence_silent_and_the_order_of_energies():
