@@ -50,9 +50,11 @@ authors' songs):
     python -m models.beat_train --from-json leg3.json --lr 5e-4 --cosine --minutes 25 \
         --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last
 
-Tried after that, not shipped (README): Hydrogen's drum songs, worse on the development set,
-the LMMS songs and the held-out clips (``H###`` clips; once rendered into the cache, every
-later run trains on them unless they are removed):
+Tried after that, not shipped (README): a beat-phase head (``--phase-weight 0.5``, the LMMS
+run's command from the shipped weights, without the Hydrogen and module clips: held-out
+clips a wash, development set +0.007, recorded loops -0.031); Hydrogen's drum songs, worse
+on the development set, the LMMS songs and the held-out clips (``H###`` clips; once rendered
+into the cache, every later run trains on them unless they are removed):
 
     python bench/beats_trainhydrogen.py
     python -m models.beat_train --from-json models/improv_beat.json --lr 5e-4 --cosine \
