@@ -29,3 +29,22 @@ def test_the_cpu_summary_gives_the_spread_and_the_share_of_the_peer_in_the_same_
     assert "- improv: 0.20 / 0.30 / 0.30" in out
     assert "- madmom: 3.00 / 3.00 / 3.00" in out
     assert "- improv's CPU in this run: 0.067 of madmom's" in out
+
+
+RESAMPLE = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import beats
+t = np.arange(44100) / 44100
+y = beats.resample(np.sin(2 * np.pi * 1000.0 * t).astype(np.float32), 44100, 48000)
+spectrum = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+print(len(y), y.dtype, np.argmax(spectrum) * 48000 / len(y))
+"""
+
+
+def test_the_bench_resamples_to_the_live_rate_keeping_the_pitch():
+    out = subprocess.run([sys.executable, "-c", RESAMPLE, str(BENCH)], capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out[:2] == ["48000", "float32"]  # one second is still one second
+    assert abs(float(out[2]) - 1000.0) <= 1.0  # a 1 kHz tone is still 1 kHz
