@@ -68,6 +68,19 @@ def _frame(bands, prev, mean, std, inp_w, inp_b, w_ih0, w_hh0, b_ih0, b_hh0, w_i
         out[k] = 1.0 / (1.0 + np.exp(-s))
 
 
+@numba.njit(nogil=True, cache=True, fastmath=FAST)
+def _frames(bands, start, prev, mean, std, inp_w, inp_b, w_ih0, w_hh0, b_ih0, b_hh0, w_ih1,
+            w_hh1, b_ih1, b_hh1, out_w, out_b, feat, h0, h1, z0, gi, gh, out):
+    """``_frame`` for rows ``start..`` of ``bands`` into the same rows of ``out`` (rows before
+    ``start`` set to 0): one call a block."""
+    for k in range(min(start, bands.shape[0])):
+        out[k, 0] = 0.0
+        out[k, 1] = 0.0
+    for k in range(start, bands.shape[0]):
+        _frame(bands[k], prev, mean, std, inp_w, inp_b, w_ih0, w_hh0, b_ih0, b_hh0, w_ih1,
+               w_hh1, b_ih1, b_hh1, out_w, out_b, feat, h0, h1, z0, gi, gh, out[k])
+
+
 class ModelFileError(RuntimeError):
     """The beat model file is missing or not a model this runtime can run."""
 
@@ -132,8 +145,7 @@ class BeatActivation:
         if bands.ndim != 2 or bands.shape[1] != self.n_bands:
             raise ValueError(f"beat activation: expected frames of {self.n_bands} bands, "
                              f"got shape {bands.shape}")
-        self.out[:min(start, n)] = 0.0
-        for k in range(start, n):
-            _frame(bands[k], self._prev, *self._w, self._feat, self._h0, self._h1, self._z0,
-                   self._gi, self._gh, self.out[k])
-        return self.out[:n]
+        out = self.out[:n]
+        _frames(bands, start, self._prev, *self._w, self._feat, self._h0, self._h1, self._z0,
+                self._gi, self._gh, out)
+        return out
