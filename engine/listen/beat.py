@@ -6,7 +6,8 @@ the slowest tempo) and a position ``p`` in ``0..T-1``. The pointer advances one 
 frame; at the end of a beat it may move to a neighbouring period (probability falling with
 the tempo ratio, ``transition_lambda``). Frames in the first ``1/observation_lambda`` of a beat
 are "beat" states: they are likely where the onset activation is high. The forward
-probabilities are one numba ``nogil`` kernel per frame, with every buffer made once.
+probabilities, the adaptive level and the beat decisions are one numba ``nogil`` kernel call
+per block of frames (``_track``), with every buffer made once.
 
 A beat is committed when the most probable state passes the end of a beat; the tracker also
 says when it expects the next one (``next_beat_frame``), its tempo, phase and confidence.
@@ -21,46 +22,124 @@ import numpy as np
 
 
 @numba.njit(nogil=True, cache=True)
-def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, act2, weight2,
-                  silent_w2, tempo_w, boundary, init):
+def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, has2, act2,
+                  weight2, silent_w2, tempo_w, boundary, arriving, init):
     """One frame of forward filtering; returns the index of the most probable state. If no
     state can explain the frame (every probability 0: an activation of exactly 1 where the
     model allows none), the filter starts again from ``init`` instead of staying 0 for good.
-    ``act2`` is a second activation with its own observation model (``weight2``,
-    ``silent_w2``); a tracker of one activation passes 0 and ones."""
+    With ``has2``, ``act2`` is a second activation with its own observation model
+    (``weight2``, ``silent_w2``). The loops are laid out to vectorise where the order of the
+    sums allows it, and do every sum in the same order as the plain formula."""
     n_int = intervals.shape[0]
-    # probability leaving each beat end
+    # probability leaving each beat end, and arriving at each beat start
     for i in range(n_int):
         boundary[i] = fwd[first[i] + intervals[i] - 1]
-    for i in range(n_int):
+        arriving[i] = 0.0
+    for j in range(n_int):
+        b = boundary[j]
+        for i in range(n_int):
+            arriving[i] += b * trans[j, i]
+    # the pointer moves on one position; a beat's start takes what arrives
+    for i in range(n_int - 1, -1, -1):
         base = first[i]
-        for p in range(intervals[i] - 1, 0, -1):
-            new[base + p] = fwd[base + p - 1]
-        s = 0.0
-        for j in range(n_int):
-            s += boundary[j] * trans[j, i]
-        new[base] = s
+        for k in range(base + intervals[i] - 1, base, -1):
+            new[k] = fwd[k - 1]
+        new[base] = arriving[i]
     # observation: how likely an onset (act) or a gap (1 - act) is at each position
+    gap = 1.0 - act
+    if has2:
+        gap2 = 1.0 - act2
+        for k in range(new.shape[0]):
+            new[k] = (new[k] * (act * weight[k] + gap * silent_w[k])
+                      * (act2 * weight2[k] + gap2 * silent_w2[k]) * tempo_w[k])
+    else:  # (the second factor would be exactly 1)
+        for k in range(new.shape[0]):
+            new[k] = new[k] * (act * weight[k] + gap * silent_w[k]) * tempo_w[k]
     total = 0.0
     for k in range(new.shape[0]):
-        v = (new[k] * (act * weight[k] + (1.0 - act) * silent_w[k])
-             * (act2 * weight2[k] + (1.0 - act2) * silent_w2[k]) * tempo_w[k])
-        new[k] = v
-        total += v
-    best = 0
-    best_v = -1.0
+        total += new[k]
     if not total > 0.0:
         for k in range(new.shape[0]):
             new[k] = init[k]
         total = 1.0
     inv = 1.0 / total
     for k in range(new.shape[0]):
-        v = new[k] * inv
-        fwd[k] = v
-        if v > best_v:
-            best_v = v
+        fwd[k] = new[k] * inv
+    best = 0
+    best_v = -1.0
+    for k in range(fwd.shape[0]):
+        if fwd[k] > best_v:
+            best_v = fwd[k]
             best = k
     return best
+
+
+# the tracker's scalar state between calls (``_track``'s ``state`` array, float64)
+FRAME, LAST_POS, LAST_BEAT, LAST_ONSET, BEST, LEVEL, HELD, N_STATE = range(8)
+# its settings (``params``)
+ADAPTIVE, FLOOR, SCALE, HOLD, THRESHOLD, THRESHOLD2, HOLD_BEATS, N_PARAMS = range(8)
+
+
+@numba.njit(nogil=True, cache=True)
+def _track(xs, xs2, has2, state, params, fwd, new, intervals, first, trans, weight,
+           silent_w, weight2, silent_w2, tempo_w, boundary, arriving, init, state_pos,
+           state_interval, beats_out, onset_frames, onset_acts):
+    """``BeatTracker.process`` over a block of frames in one call: the adaptive level
+    (``OnsetLevel.process``, the same arithmetic), the onset edges, the forward step and the
+    beat decisions. Writes the beats committed to ``beats_out`` and the onsets to
+    ``onset_frames`` / ``onset_acts``; returns (number of beats, number of onsets)."""
+    adaptive = params[ADAPTIVE] != 0.0
+    floor, scale, hold = params[FLOOR], params[SCALE], params[HOLD]
+    threshold, threshold2, hold_beats = params[THRESHOLD], params[THRESHOLD2], params[HOLD_BEATS]
+    frame = int(state[FRAME])
+    last_pos = int(state[LAST_POS])
+    last_beat = state[LAST_BEAT]
+    last_onset = state[LAST_ONSET]
+    level, held = state[LEVEL], state[HELD]
+    best = int(state[BEST])
+    n_beats = 0
+    n_onsets = 0
+    for k in range(xs.shape[0]):
+        x = float(xs[k])
+        if adaptive:
+            x = x if x == x else 0.0  # NaN -> 0
+            level = 0.995 * level + 0.005 * x
+            a = (x - floor * level) / (scale * level + 1e-9) if x > 1e-6 else 0.0
+            a = 0.0 if a < 0.0 else (a if a < 1.0 else 1.0)
+            held = max(a, hold * held)
+            act = held
+        else:
+            act = 0.0 if not x > 0.0 else (x if x < 1.0 else 1.0)  # NaN -> 0
+        act2 = 0.0
+        if has2:
+            act2 = float(xs2[k])
+            act2 = 0.0 if not act2 > 0.0 else (act2 if act2 < 1.0 else 1.0)
+        if act > threshold or act2 > threshold2:
+            if last_onset < frame - 1:  # rising edge: an onset
+                onset_frames[n_onsets] = frame
+                onset_acts[n_onsets] = act
+                n_onsets += 1
+            last_onset = frame
+        best = _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, has2,
+                             act2, weight2, silent_w2, tempo_w, boundary, arriving, init)
+        pos = state_pos[best]
+        period = intervals[state_interval[best]]
+        beat_frame = frame - pos  # the pointer crossed the beat `pos` frames ago
+        heard = frame - last_onset < hold_beats * period  # not silence (``hearing``)
+        if pos < last_pos and beat_frame - last_beat > 0.6 * period and heard:
+            beats_out[n_beats] = beat_frame
+            n_beats += 1
+            last_beat = beat_frame
+        last_pos = pos
+        frame += 1
+    state[FRAME] = frame
+    state[LAST_POS] = last_pos
+    state[LAST_BEAT] = last_beat
+    state[LAST_ONSET] = last_onset
+    state[LEVEL] = level
+    state[HELD] = held
+    state[BEST] = best
+    return n_beats, n_onsets
 
 
 class OnsetLevel:
@@ -141,6 +220,7 @@ class BeatTracker:
         self.fwd = np.zeros(n_states)
         self._new = np.zeros(n_states)
         self._boundary = np.zeros(len(self.intervals))
+        self._arriving = np.zeros(len(self.intervals))
         self._state_interval = np.repeat(np.arange(len(self.intervals)), self.intervals)
         self._state_pos = np.concatenate([np.arange(t) for t in self.intervals])
         self.weight, self.silent_w = self._observation(onset_p, observation_lambda,
@@ -160,7 +240,15 @@ class BeatTracker:
         # the tempo prior, spread over each beat's frames so that no tempo is favoured for
         # simply having more (or fewer) beats per second
         self.tempo_w = np.repeat(prior ** (prior_strength / self.intervals), self.intervals)
-        self.level = OnsetLevel(floor, scale, hold)
+        self._state = np.zeros(N_STATE)
+        self._params = np.zeros(N_PARAMS)
+        self._params[[ADAPTIVE, FLOOR, SCALE, HOLD, THRESHOLD, THRESHOLD2, HOLD_BEATS]] = (
+            float(adaptive), floor, scale, hold, onset_threshold, self.onset_threshold2,
+            hold_beats)
+        self._beat_frames = np.zeros(64, dtype=np.int64)  # a block's beats and onsets
+        self._onset_frames = np.zeros(64, dtype=np.int64)
+        self._onset_acts = np.zeros(64)
+        self._no_second = np.zeros(64)
         self.beats_out: list[int] = []
         self.onsets_out: list[tuple[int, float]] = []  # (frame, activation) this call
         self.reset()
@@ -187,55 +275,44 @@ class BeatTracker:
     def reset(self) -> None:
         self.fwd[:] = self._init
         self.frame = 0
-        self.level.reset()
-        self._last_pos = 0
-        self._last_beat = -(10**9)
+        self._state[:] = 0.0
+        self._state[LAST_BEAT] = self._state[LAST_ONSET] = -(10**9)
         self._last_onset = -(10**9)
         self._recent_beats: collections.deque = collections.deque(maxlen=4)
         self.best_state = 0
         self.n_beats = 0
 
-    def _activation(self, x: float) -> float:
-        return self.level.process(x)
-
     def process(self, onset_strengths: np.ndarray, second: np.ndarray | None = None
                 ) -> list[int]:
         """Advance one frame per value; return the frames of beats committed now (a reused
         list). A tracker made with ``second`` takes that activation's values for the same
-        frames (a beat probability, clipped to 0..1) in ``second``."""
+        frames (a beat probability, clipped to 0..1) in ``second``. One kernel call per
+        block of at most 64 frames (``_track``)."""
         out = self.beats_out
         out.clear()
         self.onsets_out.clear()
-        for k in range(len(onset_strengths)):
-            x = onset_strengths[k]
-            if self.adaptive:
-                act = self._activation(float(x))
-            else:
-                act = float(x)
-                act = 0.0 if not act > 0.0 else (act if act < 1.0 else 1.0)  # NaN -> 0
-            act2 = 0.0
-            if second is not None:
-                act2 = float(second[k])
-                act2 = 0.0 if not act2 > 0.0 else (act2 if act2 < 1.0 else 1.0)
-            if act > self.onset_threshold or act2 > self.onset_threshold2:
-                if self._last_onset < self.frame - 1:  # rising edge: an onset
-                    self.onsets_out.append((self.frame, act))
-                self._last_onset = self.frame
-            best = _forward_step(self.fwd, self._new, self.intervals, self.first, self.trans,
-                                 act, self.weight, self.silent_w, act2, self.weight2,
-                                 self.silent_w2, self.tempo_w, self._boundary, self._init)
-            self.best_state = best
-            pos = int(self._state_pos[best])
-            period = int(self.intervals[self._state_interval[best]])
-            beat_frame = self.frame - pos  # the pointer crossed the beat `pos` frames ago
-            heard = self.hearing  # not silence
-            if pos < self._last_pos and beat_frame - self._last_beat > 0.6 * period and heard:
-                out.append(beat_frame)
-                self._recent_beats.append(beat_frame)
-                self._last_beat = beat_frame
-                self.n_beats += 1
-            self._last_pos = pos
-            self.frame += 1
+        n = len(onset_strengths)
+        for lo in range(0, n, 64):
+            hi = min(n, lo + 64)
+            xs2 = second[lo:hi] if second is not None else self._no_second
+            n_beats, n_onsets = _track(
+                onset_strengths[lo:hi], xs2, second is not None, self._state, self._params,
+                self.fwd, self._new, self.intervals, self.first, self.trans, self.weight,
+                self.silent_w, self.weight2, self.silent_w2, self.tempo_w, self._boundary,
+                self._arriving,
+                self._init, self._state_pos, self._state_interval, self._beat_frames,
+                self._onset_frames, self._onset_acts)
+            for i in range(n_beats):
+                f = int(self._beat_frames[i])
+                out.append(f)
+                self._recent_beats.append(f)
+            self.n_beats += n_beats
+            for i in range(n_onsets):
+                self.onsets_out.append((int(self._onset_frames[i]), float(self._onset_acts[i])))
+        state = self._state
+        self.frame = int(state[FRAME])
+        self.best_state = int(state[BEST])
+        self._last_onset = int(state[LAST_ONSET])
         return out
 
     @property

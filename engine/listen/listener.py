@@ -33,6 +33,8 @@ class Listener:
                  beat_model=None, meter_weights: tuple[float, float, float] | None = None,
                  auto: bool = False, band: bool = False) -> None:
         self.detector = OnsetDetector(samplerate, fps=FPS) if samplerate else None
+        # a block that completes no frame is only copied aside (bound once: per-block cost)
+        self._stash = self.detector.spectrum.stash if samplerate else None
         self.activation: BeatActivation | None = None
         self.model_error = ""
         if samplerate and beat_model is not None:
@@ -146,9 +148,11 @@ class Listener:
             return
         if self.t0_sec is None:
             self.t0_sec = t_block_sec - first_frame / samplerate
+        if self._stash(block):
+            return  # no frame completed (six blocks in seven at 128 samples)
         strengths = self.detector.process(block)
         if not len(strengths):
-            return  # (six blocks in seven at 128 samples: no frame completed)
+            return
         self.last_strength = float(strengths[-1])
         if self.activation is None:
             self._flux_beats(strengths)

@@ -147,6 +147,23 @@ def _append(ring: np.ndarray, block: np.ndarray, start: int, stop: int) -> int:
     return bad
 
 
+@numba.njit(nogil=True, cache=True)
+def _append_frame(ring: np.ndarray, pending: np.ndarray, fill: int, block: np.ndarray,
+                  start: int, stop: int, window: np.ndarray, frame: np.ndarray,
+                  windowed: bool) -> int:
+    """``_append`` the ``fill`` samples kept aside in ``pending``, then ``block[start:stop]``;
+    with ``windowed`` (a frame is complete) also write ``ring * window`` into ``frame``. One
+    kernel call a frame; returns how many samples were NaN/inf."""
+    bad = 0
+    if fill:
+        bad += _append(ring, pending, 0, fill)
+    bad += _append(ring, block, start, stop)
+    if windowed:
+        for i in range(ring.shape[0]):
+            frame[i] = ring[i] * window[i]
+    return bad
+
+
 class LogSpectrum:
     """Audio blocks in, frames of log band energies out (``fps`` per second). Engine thread.
 
@@ -201,7 +218,9 @@ class LogSpectrum:
         self.out = np.zeros((max_frames_per_call, self.n_bands), dtype=np.float32)
         self._no_frames = self.out[:0]  # what a block that completes no frame returns
         self.bad_samples = 0  # NaN/inf samples replaced by silence
-        _append(self._ring, self._frame, 0, 1)  # compile/load the kernels now, not live
+        # compile/load the kernels now, not live
+        _append_frame(self._ring, self._pending, 0, self._frame, 0, 1, self.window, self._frame,
+                      True)
         self._compute(self.out[0])
         self.reset()
 
@@ -212,30 +231,40 @@ class LogSpectrum:
         self.n_frames = 0  # frames produced
         self._frame_end = int(round(self.hop))  # the sample count that completes a frame
 
-    def process(self, block: np.ndarray) -> np.ndarray:
-        """Feed samples; return the band frames completed, shape (n, n_bands) (a view of a
-        reused buffer, valid until the next call)."""
+    def stash(self, block: np.ndarray) -> bool:
+        """If ``block`` completes no frame, keep its samples for the next frame's kernel call
+        and return True (six blocks in seven at 128 samples: the only work they cost);
+        otherwise do nothing and return False (``process`` takes it)."""
         n = block.shape[0]
         fill = self._fill
         if n < self._frame_end - self._n_samples and fill + n <= self._pending.shape[0]:
-            # no frame completes: keep the samples for the frame's kernel call (most blocks)
             self._pending[fill:fill + n] = block
             self._fill = fill + n
             self._n_samples += n
+            return True
+        return False
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Feed samples; return the band frames completed, shape (n, n_bands) (a view of a
+        reused buffer, valid until the next call)."""
+        if self.stash(block):
             return self._no_frames
-        if fill:
-            self.bad_samples += _append(self._ring, self._pending, 0, fill)
-            self._fill = 0
+        n = block.shape[0]
+        fill = self._fill
+        self._fill = 0
         if block.dtype != np.float32 or not block.flags.c_contiguous:
             block = np.ascontiguousarray(block, dtype=np.float32)  # (not the engine's blocks)
         n_out = 0
         pos = 0
         while pos < n and n_out < self.out.shape[0]:
             take = min(self._frame_end - self._n_samples, n - pos)
-            self.bad_samples += _append(self._ring, block, pos, pos + take)
+            done = self._n_samples + take == self._frame_end
+            self.bad_samples += _append_frame(self._ring, self._pending, fill, block, pos,
+                                              pos + take, self.window, self._frame, done)
+            fill = 0
             self._n_samples += take
             pos += take
-            if self._n_samples == self._frame_end:
+            if done:
                 self._compute(self.out[n_out])
                 n_out += 1
                 self.n_frames += 1
@@ -243,7 +272,7 @@ class LogSpectrum:
         return self.out[:n_out]
 
     def _compute(self, bands: np.ndarray) -> None:
-        np.multiply(self._ring, self.window, out=self._frame)
+        """The windowed frame (``_frame``, written by ``_append_frame``) into ``bands``."""
         _log_bands(np.fft.rfft(self._frame), self._first, self._last, self._weights, bands)
 
     def frame_time_sec(self, k: int) -> float:
@@ -273,6 +302,7 @@ class OnsetDetector:
         self.high_out = np.zeros(max_frames_per_call, dtype=np.float64)
         self.first_high = int(np.sum(self.spectrum.band_hz <= HIGH_HZ))
         self.last_bands = self.spectrum.out[:0]
+        self._no_frames = self.out[:0]  # what a block that completes no frame returns
         _flux(self._prev, self._prev, self._prev, 0, 0)  # compile/load the kernel now, not live
         self.reset()
 
@@ -294,6 +324,8 @@ class OnsetDetector:
         reused buffer, valid until the next call)."""
         bands = self.last_bands = self.spectrum.process(block)
         n = bands.shape[0]
+        if not n:
+            return self._no_frames
         for k in range(n):
             total, low, high = _flux(bands[k], self._prev, self._prev, self.n_low,
                                      self.first_high)

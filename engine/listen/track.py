@@ -28,8 +28,9 @@ def beats_of_audio(samples: np.ndarray, samplerate: int, block: int = BLOCK,
     samples = np.asarray(samples, dtype=np.float32)
     for i in range(0, len(samples), block):
         listener.audio(samples[i:i + block], i / samplerate, i, samplerate)
-        positions += listener.positions
-        beats += listener.take_beats()
+        if listener.beats:
+            positions += listener.positions
+            beats += listener.take_beats()
     if with_positions:
         return np.array(beats), np.array(positions, dtype=int)
     return np.array(beats)
