@@ -118,24 +118,20 @@ REFERENCE_SR = 44100  # the band layout is made for this rate and kept at every 
 
 
 @numba.njit(nogil=True, cache=True)
-def _append(ring: np.ndarray, block: np.ndarray, start: int, stop: int) -> int:
-    """Shift ``ring`` left and append ``block[start:stop]`` at its end, clipped to +-1 with
-    NaN/inf samples replaced by 0 (samples that would leave the ring at once are only
-    counted); return how many of ``block[start:stop]`` were NaN/inf."""
+def _append(ring: np.ndarray, write: int, block: np.ndarray, start: int, stop: int) -> int:
+    """Write ``block[start:stop]`` into the circular ``ring`` from index ``write`` on, clipped
+    to +-1 with NaN/inf samples replaced by 0 (samples that would be overwritten at once are
+    only counted); return how many of ``block[start:stop]`` were NaN/inf."""
     size = ring.shape[0]
-    take = stop - start
     bad = 0
-    if take >= size:
+    if stop - start > size:
         for i in range(start, stop - size):
             if not np.isfinite(block[i]):
                 bad += 1
+        write = (write + stop - size - start) % size
         start = stop - size
-        take = size
-    else:
-        for i in range(size - take):
-            ring[i] = ring[i + take]
-    for j in range(take):
-        v = block[start + j]
+    for j in range(start, stop):
+        v = block[j]
         if not np.isfinite(v):
             v = 0.0
             bad += 1
@@ -143,24 +139,33 @@ def _append(ring: np.ndarray, block: np.ndarray, start: int, stop: int) -> int:
             v = 1.0
         elif v < -1.0:
             v = -1.0
-        ring[size - take + j] = v
+        ring[write] = v
+        write += 1
+        if write == size:
+            write = 0
     return bad
 
 
 @numba.njit(nogil=True, cache=True)
-def _append_frame(ring: np.ndarray, pending: np.ndarray, fill: int, block: np.ndarray,
-                  start: int, stop: int, window: np.ndarray, frame: np.ndarray,
-                  windowed: bool) -> int:
-    """``_append`` the ``fill`` samples kept aside in ``pending``, then ``block[start:stop]``;
-    with ``windowed`` (a frame is complete) also write ``ring * window`` into ``frame``. One
-    kernel call a frame; returns how many samples were NaN/inf."""
+def _append_frame(ring: np.ndarray, write: int, pending: np.ndarray, fill: int,
+                  block: np.ndarray, start: int, stop: int, window: np.ndarray,
+                  frame: np.ndarray, windowed: bool) -> int:
+    """``_append`` the ``fill`` samples kept aside in ``pending``, then ``block[start:stop]``,
+    to the ring from ``write`` on; with ``windowed`` (a frame is complete) also write the ring,
+    oldest sample first, times ``window`` into ``frame``. One kernel call a frame (no shifting
+    of the ring); returns how many samples were NaN/inf."""
+    size = ring.shape[0]
     bad = 0
     if fill:
-        bad += _append(ring, pending, 0, fill)
-    bad += _append(ring, block, start, stop)
+        bad += _append(ring, write, pending, 0, fill)
+        write = (write + fill) % size
+    bad += _append(ring, write, block, start, stop)
     if windowed:
-        for i in range(ring.shape[0]):
-            frame[i] = ring[i] * window[i]
+        oldest = (write + stop - start) % size
+        for i in range(size - oldest):
+            frame[i] = ring[oldest + i] * window[i]
+        for i in range(oldest):
+            frame[size - oldest + i] = ring[i] * window[size - oldest + i]
     return bad
 
 
@@ -219,8 +224,8 @@ class LogSpectrum:
         self._no_frames = self.out[:0]  # what a block that completes no frame returns
         self.bad_samples = 0  # NaN/inf samples replaced by silence
         # compile/load the kernels now, not live
-        _append_frame(self._ring, self._pending, 0, self._frame, 0, 1, self.window, self._frame,
-                      True)
+        _append_frame(self._ring, 0, self._pending, 0, self._frame, 0, 1, self.window,
+                      self._frame, True)
         self._compute(self.out[0])
         self.reset()
 
@@ -259,8 +264,9 @@ class LogSpectrum:
         while pos < n and n_out < self.out.shape[0]:
             take = min(self._frame_end - self._n_samples, n - pos)
             done = self._n_samples + take == self._frame_end
-            self.bad_samples += _append_frame(self._ring, self._pending, fill, block, pos,
-                                              pos + take, self.window, self._frame, done)
+            write = (self._n_samples - fill) % self._ring.shape[0]  # (the ring is circular)
+            self.bad_samples += _append_frame(self._ring, write, self._pending, fill, block,
+                                              pos, pos + take, self.window, self._frame, done)
             fill = 0
             self._n_samples += take
             pos += take
