@@ -21,6 +21,33 @@ import numba
 import numpy as np
 
 
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc"})
+def _sum(a):
+    """Sum in any order (vectorised; a sum of probabilities, within a few ulps of in-order)."""
+    total = 0.0
+    for k in range(a.shape[0]):
+        total += a[k]
+    return total
+
+
+@numba.njit(nogil=True, cache=True, fastmath={"nnan", "ninf"})
+def _max(a):
+    """The largest of ``a`` (exact in any order; vectorised: ``a`` holds no NaN or inf)."""
+    m = -1.0
+    for k in range(a.shape[0]):
+        m = max(m, a[k])
+    return m
+
+
+@numba.njit(nogil=True, cache=True)
+def _first_index(a, v):
+    """The first index where ``a`` equals ``v`` (0 if none)."""
+    for k in range(a.shape[0]):
+        if a[k] == v:
+            return k
+    return 0
+
+
 @numba.njit(nogil=True, cache=True)
 def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, has2, act2,
                   weight2, silent_w2, tempo_w, boundary, arriving, init):
@@ -28,8 +55,9 @@ def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, has2
     state can explain the frame (every probability 0: an activation of exactly 1 where the
     model allows none), the filter starts again from ``init`` instead of staying 0 for good.
     With ``has2``, ``act2`` is a second activation with its own observation model
-    (``weight2``, ``silent_w2``). The loops are laid out to vectorise where the order of the
-    sums allows it, and do every sum in the same order as the plain formula."""
+    (``weight2``, ``silent_w2``). The loops are laid out to vectorise: each state's
+    probability is computed as the plain formula computes it, only the normaliser is summed
+    in another order (``_sum``); 5.3 -> 3.4 us a frame."""
     n_int = intervals.shape[0]
     # probability leaving each beat end, and arriving at each beat start
     for i in range(n_int):
@@ -55,9 +83,7 @@ def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, has2
     else:  # (the second factor would be exactly 1)
         for k in range(new.shape[0]):
             new[k] = new[k] * (act * weight[k] + gap * silent_w[k]) * tempo_w[k]
-    total = 0.0
-    for k in range(new.shape[0]):
-        total += new[k]
+    total = _sum(new)
     if not total > 0.0:
         for k in range(new.shape[0]):
             new[k] = init[k]
@@ -65,13 +91,7 @@ def _forward_step(fwd, new, intervals, first, trans, act, weight, silent_w, has2
     inv = 1.0 / total
     for k in range(new.shape[0]):
         fwd[k] = new[k] * inv
-    best = 0
-    best_v = -1.0
-    for k in range(fwd.shape[0]):
-        if fwd[k] > best_v:
-            best_v = fwd[k]
-            best = k
-    return best
+    return _first_index(fwd, _max(fwd))  # (the first of equals, as a strict ">" scan)
 
 
 # the tracker's scalar state between calls (``_track``'s ``state`` array, float64)
