@@ -130,19 +130,23 @@ def _append(ring: np.ndarray, write: int, block: np.ndarray, start: int, stop: i
                 bad += 1
         write = (write + stop - size - start) % size
         start = stop - size
+    # in two runs: up to the ring's end, then from its start
+    first_run = min(stop - start, size - write)
+    bad += _clip_into(ring, write, block, start, start + first_run)
+    bad += _clip_into(ring, 0, block, start + first_run, stop)
+    return bad
+
+
+@numba.njit(nogil=True, cache=True)
+def _clip_into(ring: np.ndarray, write: int, block: np.ndarray, start: int, stop: int) -> int:
+    """``ring[write:] = block[start:stop]`` clipped to +-1, NaN/inf as 0; returns how many
+    were NaN/inf."""
+    bad = 0
     for j in range(start, stop):
         v = block[j]
-        if not np.isfinite(v):
-            v = 0.0
-            bad += 1
-        elif v > 1.0:
-            v = 1.0
-        elif v < -1.0:
-            v = -1.0
-        ring[write] = v
-        write += 1
-        if write == size:
-            write = 0
+        finite = np.isfinite(v)
+        bad += not finite
+        ring[write + j - start] = min(max(v, -1.0), 1.0) if finite else 0.0
     return bad
 
 
@@ -219,6 +223,7 @@ class LogSpectrum:
         self.band_hz = ref.argmax(axis=1) * REFERENCE_SR / ref_size  # each band's peak
         self._ring = np.zeros(frame_size, dtype=np.float32)
         self._frame = np.zeros(frame_size, dtype=np.float32)
+        self._spectrum = np.zeros(frame_size // 2 + 1, dtype=np.complex64)
         self._pending = np.zeros(frame_size, dtype=np.float32)  # samples before their frame
         self.out = np.zeros((max_frames_per_call, self.n_bands), dtype=np.float32)
         self._no_frames = self.out[:0]  # what a block that completes no frame returns
@@ -279,7 +284,8 @@ class LogSpectrum:
 
     def _compute(self, bands: np.ndarray) -> None:
         """The windowed frame (``_frame``, written by ``_append_frame``) into ``bands``."""
-        _log_bands(np.fft.rfft(self._frame), self._first, self._last, self._weights, bands)
+        np.fft.rfft(self._frame, out=self._spectrum)  # (into a buffer: 1-3 us less a frame)
+        _log_bands(self._spectrum, self._first, self._last, self._weights, bands)
 
     def frame_time_sec(self, k: int) -> float:
         """Time (s, from the first sample) that frame ``k`` describes: its window's centre."""
