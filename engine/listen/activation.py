@@ -81,9 +81,10 @@ def _mat(flat, layout, i):
     return flat[off:off + rows * cols].reshape((rows, cols))
 
 
-def pack(arrays) -> tuple[np.ndarray, np.ndarray]:
+def pack(arrays) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Vectors and matrices as one float64 buffer and a layout (offset, rows, cols) a row:
-    a kernel call unboxes two arrays instead of one per weight (about 55 ns each)."""
+    a kernel call unboxes two arrays instead of one per weight (about 55 ns each). Also
+    returns each array's view of the buffer (writes to it reach the kernel's copy)."""
     layout = np.zeros((len(arrays), 3), dtype=np.int64)
     off = 0
     for i, x in enumerate(arrays):
@@ -91,9 +92,11 @@ def pack(arrays) -> tuple[np.ndarray, np.ndarray]:
         layout[i] = off, rows, cols
         off += x.size
     flat = np.zeros(off)
+    views = []
     for i, x in enumerate(arrays):
-        flat[layout[i, 0]:layout[i, 0] + x.size] = x.ravel()
-    return flat, layout
+        views.append(flat[layout[i, 0]:layout[i, 0] + x.size].reshape(x.shape))
+        views[-1][...] = x
+    return flat, layout, views
 
 
 @numba.njit(nogil=True, cache=True, fastmath=FAST)
@@ -117,11 +120,6 @@ def _frames(bands, start, w, w_layout, scratch, s_layout, out):
     for k in range(start, bands.shape[0]):
         _frame(bands[k], prev, mean, std, inp_w, inp_b, w_ih0, w_hh0, b_ih0, b_hh0, w_ih1,
                w_hh1, b_ih1, b_hh1, out_w, out_b, feat, h0, h1, z0, gi, gh, out[k])
-
-
-def _view_of(flat: np.ndarray, layout: np.ndarray, i: int) -> np.ndarray:
-    """Vector ``i`` of a packed set, in Python (a view: writes reach the kernel's state)."""
-    return flat[layout[i, 0]:layout[i, 0] + layout[i, 1]]
 
 
 class ModelFileError(RuntimeError):
@@ -164,13 +162,11 @@ class BeatActivation:
                    a(doc["out_b"]))
         if weights[2].shape != (hid, 2 * self.n_bands):
             raise ModelFileError("beat model: the input layer does not match n_bands/hidden")
-        self._w, self._w_layout = pack(weights)
+        self._w, self._w_layout, _ = pack(weights)
         # prev, feat, h0, h1, z0, gi, gh (state and buffers, one array for the kernel)
-        self._scratch, self._s_layout = pack([np.zeros(n) for n in (
+        self._scratch, self._s_layout, scratch = pack([np.zeros(n) for n in (
             self.n_bands, 2 * self.n_bands, hid, hid, hid, 3 * hid, 3 * hid)])
-        self._prev = _view_of(self._scratch, self._s_layout, 0)
-        self._h0 = _view_of(self._scratch, self._s_layout, 2)
-        self._h1 = _view_of(self._scratch, self._s_layout, 3)
+        self._prev, _, self._h0, self._h1 = scratch[:4]
         self.out = np.zeros((max_frames_per_call, 2))
         self.process(np.zeros((1, self.n_bands), dtype=np.float32))  # compile/load now
         self.reset()
