@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.listen.activation import DEFAULT_MODEL, load_model  # noqa: E402
 from engine.listen.listener import FPS, Listener  # noqa: E402
+from engine.listen.onset import _flux  # noqa: E402
 
 SR = 44100
 HOP = SR // FPS
@@ -36,22 +37,29 @@ LATENCY_SEC = 1024 / SR  # (the training clips' frame times: as models/beat_tune
 
 
 class BandFeed:
-    """Stands in for the detector's ``LogSpectrum``: one cached band frame per hop of audio."""
+    """Stands in for the detector's ``LogSpectrum``: one cached band frame per hop of audio,
+    and its flux (``_flux``, as the spectrum computes it) in the real one's ``flux_out``, where
+    the detector reads it."""
 
     def __init__(self, real, bands: np.ndarray) -> None:
-        for name in ("band_hz", "latency_sec", "hop", "samplerate", "fps", "n_bands"):
+        for name in ("band_hz", "latency_sec", "hop", "samplerate", "fps", "n_bands",
+                     "flux_out", "n_low", "first_high"):
             setattr(self, name, getattr(real, name))
         self.bands = np.ascontiguousarray(bands, dtype=np.float32)
+        self._prev = np.zeros(self.n_bands, dtype=np.float32)
         self.n_frames = 0
 
     def reset(self) -> None:
         self.n_frames = 0
+        self._prev[:] = 0.0
 
     def process(self, block: np.ndarray) -> np.ndarray:
         k = self.n_frames
         if k >= len(self.bands):
             return self.bands[:0]
         self.n_frames += 1
+        self.flux_out[:, 0] = _flux(self.bands[k], self._prev, self._prev, self.n_low,
+                                    self.first_high)
         return self.bands[k:k + 1]
 
     def frame_time_sec(self, k: int) -> float:

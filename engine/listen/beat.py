@@ -320,12 +320,9 @@ class BeatTracker:
 
     def reset(self) -> None:
         self.fwd[:] = self._init
-        self.frame = 0
         self._state[:] = 0.0
         self._state[LAST_BEAT] = self._state[LAST_ONSET] = -(10**9)
-        self._last_onset = -(10**9)
         self._recent_beats: collections.deque = collections.deque(maxlen=4)
-        self.best_state = 0
         self.n_beats = 0
 
     def process(self, onset_strengths: np.ndarray, second: np.ndarray | None = None
@@ -337,26 +334,38 @@ class BeatTracker:
         out = self.beats_out
         out.clear()
         self.onsets_out.clear()
-        n = len(onset_strengths)
+        n = onset_strengths.shape[0]
+        if n <= 64:  # (the engine's blocks: one frame, passed as it is)
+            self._run(onset_strengths, second)
+            return out
         for lo in range(0, n, 64):
             hi = min(n, lo + 64)
-            xs2 = second[lo:hi] if second is not None else self._no_second
-            n_beats, n_onsets = _track(
-                onset_strengths[lo:hi], xs2, second is not None, self._state, self._params,
-                self._per_state, self._state_ints, self._periods, self._per_period, self.trans,
-                self._frames_out, self._onset_acts)
-            for i in range(n_beats):
-                f = int(self._beat_frames[i])
-                out.append(f)
-                self._recent_beats.append(f)
-            self.n_beats += n_beats
-            for i in range(n_onsets):
-                self.onsets_out.append((int(self._onset_frames[i]), float(self._onset_acts[i])))
-        state = self._state
-        self.frame = int(state[FRAME])
-        self.best_state = int(state[BEST])
-        self._last_onset = int(state[LAST_ONSET])
+            self._run(onset_strengths[lo:hi], None if second is None else second[lo:hi])
         return out
+
+    def _run(self, xs: np.ndarray, xs2: np.ndarray | None) -> None:
+        """``_track`` on at most 64 frames; the beats and onsets it found join the outputs."""
+        n_beats, n_onsets = _track(
+            xs, self._no_second if xs2 is None else xs2, xs2 is not None, self._state,
+            self._params, self._per_state, self._state_ints, self._periods, self._per_period,
+            self.trans, self._frames_out, self._onset_acts)
+        for i in range(n_beats):
+            f = int(self._beat_frames[i])
+            self.beats_out.append(f)
+            self._recent_beats.append(f)
+        self.n_beats += n_beats
+        for i in range(n_onsets):
+            self.onsets_out.append((int(self._onset_frames[i]), float(self._onset_acts[i])))
+
+    @property
+    def frame(self) -> int:
+        """How many frames have been processed."""
+        return int(self._state[FRAME])
+
+    @property
+    def best_state(self) -> int:
+        """The most probable state after the last frame."""
+        return int(self._state[BEST])
 
     @property
     def period_frames(self) -> int:
@@ -391,7 +400,8 @@ class BeatTracker:
     def hearing(self) -> bool:
         """Whether an onset (an activation above ``onset_threshold``) came in the last
         ``hold_beats`` beats."""
-        return self.frame - self._last_onset < self.hold_beats * self.period_frames
+        return (self._state[FRAME] - self._state[LAST_ONSET]
+                < self.hold_beats * self.period_frames)
 
     @property
     def confidence(self) -> float:

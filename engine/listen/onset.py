@@ -112,9 +112,40 @@ def _log_bands(spectrum: np.ndarray, first: np.ndarray, last: np.ndarray,
         out[b] = np.log10(1.0 + s)
 
 
+@numba.njit(nogil=True, cache=True)
+def _bands_flux(spectrum: np.ndarray, first: np.ndarray, last: np.ndarray,
+                weights: np.ndarray, bands: np.ndarray, prev: np.ndarray, n_low: int,
+                first_high: int, flux: np.ndarray, k: int) -> None:
+    """One frame: its log bands into ``bands`` (``_log_bands``) and their flux against
+    ``prev`` (``_flux``: all, low, high) into ``flux[:, k]`` -- one kernel call a frame."""
+    _log_bands(spectrum, first, last, weights, bands)
+    total, low, high = _flux(bands, prev, prev, n_low, first_high)
+    flux[0, k] = total
+    flux[1, k] = low
+    flux[2, k] = high
+
+
 LOW_HZ = 1000.0  # "low" flux: the bands below this
 HIGH_HZ = 5000.0  # "high" flux: the bands above this (cymbals, hi-hats; little of a string's)
 REFERENCE_SR = 44100  # the band layout is made for this rate and kept at every other
+
+
+def real_fft(n: int):
+    """A forward real FFT of ``n`` samples as ``fft(frame, out)``, unscaled (``np.fft.rfft``'s
+    numbers): numpy's pocketfft ufunc called directly where this numpy has it (``np.fft.rfft``
+    spends ~5 us of Python a call around a 10 us transform of 2048 samples: its argument
+    checks and normalisation), ``np.fft.rfft`` otherwise."""
+    try:
+        from numpy.fft import _pocketfft_umath as pocketfft
+        ufunc = pocketfft.rfft_n_even if n % 2 == 0 else pocketfft.rfft_n_odd
+    except (ImportError, AttributeError):  # another numpy's layout: the public call
+        return lambda frame, out: np.fft.rfft(frame, out=out)
+    axes = [(0,), (), (0,)]
+
+    def fft(frame: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return ufunc(frame, 1, axes=axes, out=out)
+
+    return fft
 
 
 @numba.njit(nogil=True, cache=True)
@@ -224,18 +255,27 @@ class LogSpectrum:
         self._ring = np.zeros(frame_size, dtype=np.float32)
         self._frame = np.zeros(frame_size, dtype=np.float32)
         self._spectrum = np.zeros(frame_size // 2 + 1, dtype=np.complex64)
+        self._fft = real_fft(frame_size)
         self._pending = np.zeros(frame_size, dtype=np.float32)  # samples before their frame
         self.out = np.zeros((max_frames_per_call, self.n_bands), dtype=np.float32)
         self._no_frames = self.out[:0]  # what a block that completes no frame returns
+        # each frame's flux (``_flux``): all bands, those below LOW_HZ (bass, left hand, kick:
+        # for the meter) and from HIGH_HZ up (a drum kit's cymbals: for the choice of
+        # activation); rows of one buffer, computed in the bands' kernel call
+        self.flux_out = np.zeros((3, max_frames_per_call), dtype=np.float64)
+        self.n_low = int(np.sum(self.band_hz < LOW_HZ))
+        self.first_high = int(np.sum(self.band_hz <= HIGH_HZ))
+        self._prev = np.zeros(self.n_bands, dtype=np.float32)  # the last frame's bands
         self.bad_samples = 0  # NaN/inf samples replaced by silence
         # compile/load the kernels now, not live
         _append_frame(self._ring, 0, self._pending, 0, self._frame, 0, 1, self.window,
                       self._frame, True)
-        self._compute(self.out[0])
+        self._compute(0)
         self.reset()
 
     def reset(self) -> None:
         self._ring[:] = 0.0
+        self._prev[:] = 0.0
         self._n_samples = 0  # samples seen
         self._fill = 0  # of them, not yet in the ring (``_pending``)
         self.n_frames = 0  # frames produced
@@ -269,6 +309,12 @@ class LogSpectrum:
         while pos < n and n_out < self.out.shape[0]:
             take = min(self._frame_end - self._n_samples, n - pos)
             done = self._n_samples + take == self._frame_end
+            if not done and take <= self._pending.shape[0] - fill:
+                # the samples after this block's last frame: kept aside, as ``stash`` does
+                self._pending[fill:fill + take] = block[pos:pos + take]
+                self._fill = fill + take
+                self._n_samples += take
+                break
             write = (self._n_samples - fill) % self._ring.shape[0]  # (the ring is circular)
             self.bad_samples += _append_frame(self._ring, write, self._pending, fill, block,
                                               pos, pos + take, self.window, self._frame, done)
@@ -276,16 +322,18 @@ class LogSpectrum:
             self._n_samples += take
             pos += take
             if done:
-                self._compute(self.out[n_out])
+                self._compute(n_out)
                 n_out += 1
                 self.n_frames += 1
                 self._frame_end = int(round((self.n_frames + 1) * self.hop))
         return self.out[:n_out]
 
-    def _compute(self, bands: np.ndarray) -> None:
-        """The windowed frame (``_frame``, written by ``_append_frame``) into ``bands``."""
-        np.fft.rfft(self._frame, out=self._spectrum)  # (into a buffer: 1-3 us less a frame)
-        _log_bands(self._spectrum, self._first, self._last, self._weights, bands)
+    def _compute(self, k: int) -> None:
+        """The windowed frame (``_frame``, written by ``_append_frame``) into row ``k`` of the
+        bands (``out``) and column ``k`` of the flux (``flux_out``)."""
+        self._fft(self._frame, self._spectrum)  # (into a buffer: 1-3 us less a frame)
+        _bands_flux(self._spectrum, self._first, self._last, self._weights, self.out[k],
+                    self._prev, self.n_low, self.first_high, self.flux_out, k)
 
     def frame_time_sec(self, k: int) -> float:
         """Time (s, from the first sample) that frame ``k`` describes: its window's centre."""
@@ -305,22 +353,17 @@ class OnsetDetector:
         self.samplerate = samplerate
         self.fps = fps
         self.latency_sec = self.spectrum.latency_sec
-        self._prev = np.zeros(self.spectrum.n_bands, dtype=np.float32)
-        self.out = np.zeros(max_frames_per_call, dtype=np.float64)  # reused by process()
-        # the part of each frame's flux below LOW_HZ (bass, left hand, kick), for the meter
-        self.low_out = np.zeros(max_frames_per_call, dtype=np.float64)
-        self.n_low = int(np.sum(self.spectrum.band_hz < LOW_HZ))
-        # and the part above HIGH_HZ (a drum kit's cymbals), for the choice of activation
-        self.high_out = np.zeros(max_frames_per_call, dtype=np.float64)
-        self.first_high = int(np.sum(self.spectrum.band_hz <= HIGH_HZ))
+        flux = self.spectrum.flux_out  # (computed with the bands: views of its rows)
+        self.out = flux[0]  # each frame's onset strength (plus MIDI impulses)
+        self.low_out = flux[1]  # the part below LOW_HZ (bass, left hand, kick), for the meter
+        self.high_out = flux[2]  # the part above HIGH_HZ (cymbals), for the choice of activation
+        self.n_low, self.first_high = self.spectrum.n_low, self.spectrum.first_high
         self.last_bands = self.spectrum.out[:0]
         self._no_frames = self.out[:0]  # what a block that completes no frame returns
-        _flux(self._prev, self._prev, self._prev, 0, 0)  # compile/load the kernel now, not live
         self.reset()
 
     def reset(self) -> None:
         self.spectrum.reset()
-        self._prev[:] = 0.0
         self._impulse = 0.0
 
     @property
@@ -338,12 +381,8 @@ class OnsetDetector:
         n = bands.shape[0]
         if not n:
             return self._no_frames
-        for k in range(n):
-            total, low, high = _flux(bands[k], self._prev, self._prev, self.n_low,
-                                     self.first_high)
-            self.out[k] = total + self._impulse
-            self.low_out[k] = low
-            self.high_out[k] = high
+        if self._impulse:  # MIDI note-ons heard since the last frame: in the first one
+            self.out[0] += self._impulse
             self._impulse = 0.0
         return self.out[:n]
 
