@@ -7,7 +7,7 @@ from engine.listen.activation import DEFAULT_MODEL, BeatActivation
 from engine.listen.beat import BeatTracker, flux_tracker, joint_tracker, learned_tracker
 from engine.listen.listener import Listener
 from engine.listen.meter import MeterTracker
-from engine.listen.onset import LogSpectrum, OnsetDetector, fft_size, log_filterbank
+from engine.listen.onset import LogSpectrum, OnsetDetector, fft_size, log_filterbank, real_fft
 from engine.listen.track import beats_of_audio, beats_of_midi
 from tests.helpers import EXAMPLE
 
@@ -247,6 +247,17 @@ def test_the_window_is_a_size_the_fft_does_fast_and_about_46_ms_at_every_rate():
         assert k == 1 and abs(m - n) <= 0.02 * n, (n, m)
     for sr in (16000, 22050, 32000, 44100, 48000, 96000):
         assert abs(LogSpectrum(sr).latency_sec - 1024 / 44100) < 0.0005, sr
+
+
+def test_the_direct_fft_gives_numpys_rfft_bit_for_bit():
+    """``real_fft`` (numpy's pocketfft ufunc without ``np.fft.rfft``'s wrapper) at even and
+    odd sizes: the same numbers as the public call."""
+    rng = np.random.default_rng(3)
+    for n in (2048, 2240, 375):
+        frame = rng.standard_normal(n).astype(np.float32)
+        out = np.zeros(n // 2 + 1, dtype=np.complex64)
+        real_fft(n)(frame, out)
+        assert np.array_equal(out, np.fft.rfft(frame)), n
 
 
 def test_the_band_kernel_is_the_filterbank_on_the_magnitudes():
