@@ -216,27 +216,29 @@ class Listener:
         bands, low = det.last_bands, det.low_out
         n_before = det.n_frames - len(strengths)
         act = self.activation.process(bands) if gate.run_learned else None
+        one = len(strengths) == 1  # (the engine's blocks: no slices to make)
         for k in range(len(strengths)):
             frame = n_before + k
+            strength = strengths if one else strengths[k:k + 1]
             acc.frame(frame, bands[k], strengths[k], low[k])
             a = self.onset_level.onset(float(strengths[k]))
             if a > 0.0:
                 self.onsets.append((self.t0_sec + det.frame_time_sec(frame), a))
-            flux_beats = self.flux_tracker.process(strengths[k:k + 1]) if gate.run_flux else ()
+            flux_beats = self.flux_tracker.process(strength) if gate.run_flux else ()
             learned_beats = joint_beats = ()
             if act is not None:
                 probs = act[k:k + 1, 0]
                 if gate.run_learned_tracker:
                     learned_beats = self.learned_tracker.process(probs)
                 if gate.run_joint:
-                    joint_beats = self.joint_tracker.process(strengths[k:k + 1], probs)
+                    joint_beats = self.joint_tracker.process(strength, probs)
             if self.tracker is self.learned_tracker:
                 committed, origin = learned_beats, self._origin[1]
             elif self.tracker is self.joint_tracker:
                 committed, origin = joint_beats, self._origin[2]
             else:
                 committed, origin = flux_beats, self._origin[0]
-            if not gate.decided and not self.learned_tracker.hearing:
+            if committed and not gate.decided and not self.learned_tracker.hearing:
                 committed = ()  # steady noise: the flux finds "onsets", the network nothing
             for f in committed:
                 f += origin  # a tracker restarted for a trial counts from its restart
