@@ -2,9 +2,10 @@
 SuperFlux's maximum filter.
 
 ``LogSpectrum.process(block)`` takes audio blocks of any size and produces one frame of log
-band energies per hop (``fps`` frames per second, 50 by default) into a buffer it owns;
-``OnsetDetector`` turns each frame into one onset-strength value, and the learned beat
-activation (:mod:`engine.listen.activation`) reads the same frames. All buffers are made in
+band energies per hop (``fps`` frames per second, 50 by default) into a buffer it owns, and
+each frame's flux (the onset strength) in the same kernel call; ``OnsetDetector`` gives that
+flux as the onset-strength stream (with MIDI impulses added), and the learned beat
+activation (:mod:`engine.listen.activation`) reads the same band frames. All buffers are made in
 the constructors; the per-frame work after the FFT is numba ``nogil`` kernels. Frame ``k`` is
 the window of ``frame_size`` samples ending at sample ``(k + 1) * hop``; its time is the
 window's centre, so the latency is ``frame_size / 2`` samples (``latency_sec``).
@@ -134,13 +135,21 @@ def real_fft(n: int):
     """A forward real FFT of ``n`` samples as ``fft(frame, out)``, unscaled (``np.fft.rfft``'s
     numbers): numpy's pocketfft ufunc called directly where this numpy has it (``np.fft.rfft``
     spends ~5 us of Python a call around a 10 us transform of 2048 samples: its argument
-    checks and normalisation), ``np.fft.rfft`` otherwise."""
+    checks and normalisation), ``np.fft.rfft`` otherwise -- also if the ufunc, tried once here
+    on a test frame, fails or gives other numbers (another numpy's private layout)."""
+    def public(frame: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return np.fft.rfft(frame, out=out)
+
+    axes = [(0,), (), (0,)]
     try:
         from numpy.fft import _pocketfft_umath as pocketfft
         ufunc = pocketfft.rfft_n_even if n % 2 == 0 else pocketfft.rfft_n_odd
-    except (ImportError, AttributeError):  # another numpy's layout: the public call
-        return lambda frame, out: np.fft.rfft(frame, out=out)
-    axes = [(0,), (), (0,)]
+        test = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+        got = ufunc(test, 1, axes=axes, out=np.zeros(n // 2 + 1, dtype=np.complex64))
+        if not np.array_equal(got, np.fft.rfft(test)):
+            return public
+    except Exception:  # noqa: BLE001 - any failure of a private API: the public call
+        return public
 
     def fft(frame: np.ndarray, out: np.ndarray) -> np.ndarray:
         return ufunc(frame, 1, axes=axes, out=out)
@@ -205,7 +214,8 @@ def _append_frame(ring: np.ndarray, write: int, pending: np.ndarray, fill: int,
 
 
 class LogSpectrum:
-    """Audio blocks in, frames of log band energies out (``fps`` per second). Engine thread.
+    """Audio blocks in, frames of log band energies out (``fps`` per second), each with its
+    flux (``flux_out``: all bands, below ``LOW_HZ``, above ``HIGH_HZ``). Engine thread.
 
     The window lasts about as long at every sample rate as ``frame_size`` samples at 44.1 kHz
     (46 ms), and the bands are the same ones (the learned beat activation depends on that): at
@@ -331,7 +341,7 @@ class LogSpectrum:
     def _compute(self, k: int) -> None:
         """The windowed frame (``_frame``, written by ``_append_frame``) into row ``k`` of the
         bands (``out``) and column ``k`` of the flux (``flux_out``)."""
-        self._fft(self._frame, self._spectrum)  # (into a buffer: 1-3 us less a frame)
+        self._fft(self._frame, self._spectrum)  # (numpy's FFT, into a buffer)
         _bands_flux(self._spectrum, self._first, self._last, self._weights, self.out[k],
                     self._prev, self.n_low, self.first_high, self.flux_out, k)
 
