@@ -334,7 +334,7 @@ class BeatTracker:
         out = self.beats_out
         out.clear()
         self.onsets_out.clear()
-        n = onset_strengths.shape[0]
+        n = len(onset_strengths)
         if n <= 64:  # (the engine's blocks: one frame, passed as it is)
             self._run(onset_strengths, second)
             return out
