@@ -319,12 +319,8 @@ class LogSpectrum:
         while pos < n and n_out < self.out.shape[0]:
             take = min(self._frame_end - self._n_samples, n - pos)
             done = self._n_samples + take == self._frame_end
-            if not done and take <= self._pending.shape[0] - fill:
-                # the samples after this block's last frame: kept aside, as ``stash`` does
-                self._pending[fill:fill + take] = block[pos:pos + take]
-                self._fill = fill + take
-                self._n_samples += take
-                break
+            if not done and not fill and self.stash(block[pos:]):
+                break  # the samples after this block's last frame: kept aside
             write = (self._n_samples - fill) % self._ring.shape[0]  # (the ring is circular)
             self.bad_samples += _append_frame(self._ring, write, self._pending, fill, block,
                                               pos, pos + take, self.window, self._frame, done)
@@ -367,7 +363,6 @@ class OnsetDetector:
         self.out = flux[0]  # each frame's onset strength (plus MIDI impulses)
         self.low_out = flux[1]  # the part below LOW_HZ (bass, left hand, kick), for the meter
         self.high_out = flux[2]  # the part above HIGH_HZ (cymbals), for the choice of activation
-        self.n_low, self.first_high = self.spectrum.n_low, self.spectrum.first_high
         self.last_bands = self.spectrum.out[:0]
         self._no_frames = self.out[:0]  # what a block that completes no frame returns
         self.reset()
