@@ -116,6 +116,62 @@ def test_wav_input_through_the_same_engine(tmp_path):
     assert top == {7, 11, 2}  # G B D
 
 
+def riff(fmt_tag: int, channels: int, rate: int, bits: int, frames: bytes,
+         extensible: bool = False, extra: bytes = b"") -> bytes:
+    """A WAV file's bytes: an odd-sized chunk (``extra``) may come before the data."""
+    import struct
+
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", 0xFFFE if extensible else fmt_tag, channels, rate,
+                      rate * block, block, bits)
+    if extensible:  # cbSize, valid bits, channel mask, the sub-format GUID
+        fmt += struct.pack("<HHIH", 22, bits, 0, fmt_tag) + bytes(14)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    if extra:
+        body += b"LIST" + struct.pack("<I", len(extra)) + extra + b"\0" * (len(extra) & 1)
+    body += b"data" + struct.pack("<I", len(frames)) + frames
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_wav_reader_takes_float_and_extensible_files_and_names_what_is_wrong(tmp_path):
+    from engine.io.files import InputFileError, read_wav
+
+    left = np.array([0.5, -0.25, 1.0, 0.0])
+    right = np.array([0.0, 0.25, -1.0, 0.5])
+    stereo = np.stack([left, right], axis=1)
+    cases = {  # (tag, bits, extensible, sample bytes)
+        "float32": (3, 32, False, stereo.astype("<f4").tobytes()),
+        "float64 extensible": (3, 64, True, stereo.astype("<f8").tobytes()),
+        "pcm16 extensible": (1, 16, True, (stereo * 32767).astype("<i2").tobytes()),
+    }
+    for name, (tag, bits, ext, frames) in cases.items():
+        path = tmp_path / f"{name}.wav"
+        path.write_bytes(riff(tag, 2, 48000, bits, frames, ext, extra=b"odd"))
+        x, sr = read_wav(path)
+        assert sr == 48000 and x.dtype == np.float32, name
+        assert np.allclose(x, (left + right) / 2, atol=1e-4), name  # channels averaged
+    # a PCM file the old reader (the wave module) read: the same samples
+    write_wav(tmp_path / "pcm.wav", left, 44100)
+    ints = (left * 32767.0).astype("<i2")  # (write_wav's conversion)
+    assert np.array_equal(read_wav(tmp_path / "pcm.wav")[0], ints.astype(np.float32) / 32767.0)
+    # NaN / inf in a float file become silence / full scale, not NaN samples
+    (tmp_path / "nan.wav").write_bytes(
+        riff(3, 1, 44100, 32, np.array([np.nan, np.inf, -np.inf], "<f4").tobytes()))
+    assert read_wav(tmp_path / "nan.wav")[0].tolist() == [0.0, 1.0, -1.0]
+    bad = {
+        "empty": (b"", "not a RIFF/WAVE file"),
+        "garbage": (b"RIFF1234WAVEjunkjunkjunk", "no format chunk"),
+        "no data": (riff(1, 1, 44100, 16, b"")[:-8], "no data chunk"),
+        "a-law": (riff(6, 1, 8000, 8, b"\0\0"), "format 6 with 8-bit samples"),
+        "truncated": (riff(1, 1, 44100, 16, b"\0" * 64)[:30], "no format chunk"),
+    }
+    for name, (data, message) in bad.items():
+        path = tmp_path / f"{name}.wav"
+        path.write_bytes(data)
+        with pytest.raises(InputFileError, match=message):
+            read_wav(path)
+
+
 def test_unknown_input_kind_is_a_clear_error(tmp_path):
     from engine.io.files import InputFileError
 

@@ -46,24 +46,70 @@ def read_midi(path: str | Path) -> tuple[list[MidiMessage], float | None]:
     return events, bpm
 
 
+WAVE_PCM, WAVE_FLOAT, WAVE_EXTENSIBLE = 1, 3, 0xFFFE
+
+
+def _wav_chunks(data: bytes) -> dict[bytes, bytes]:
+    """The chunks of a RIFF/WAVE file's bytes, by id (the first of each); ValueError if it is
+    not one."""
+    if len(data) < 12 or data[:4] not in (b"RIFF", b"RF64") or data[8:12] != b"WAVE":
+        raise ValueError("not a RIFF/WAVE file")
+    chunks: dict[bytes, bytes] = {}
+    pos = 12
+    while pos + 8 <= len(data):
+        cid = data[pos:pos + 4]
+        size = int.from_bytes(data[pos + 4:pos + 8], "little")
+        if cid == b"data" and (size == 0xFFFFFFFF or pos + 8 + size > len(data)):
+            size = len(data) - pos - 8  # RF64, or a writer that never came back for the size
+        chunks.setdefault(cid, data[pos + 8:pos + 8 + size])
+        pos += 8 + size + (size & 1)  # chunks are padded to an even length
+    return chunks
+
+
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """(mono float32 samples in [-1, 1], sample rate). PCM 8/16/24/32-bit WAV."""
+    """(mono float32 samples in [-1, 1], sample rate): PCM 8/16/24/32-bit or IEEE float
+    32/64-bit WAV, plain or WAVE_FORMAT_EXTENSIBLE; channels are averaged. Anything else, or
+    a damaged file, is an InputFileError that says what is wrong."""
     try:
-        with wave.open(str(path), "rb") as w:
-            sr, n_ch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
-            raw = w.readframes(w.getnframes())
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputFileError(f"input file not found: {path}") from None
-    except (wave.Error, EOFError) as exc:
-        raise InputFileError(f"cannot read WAV file {path}: {exc} (PCM WAV expected)") from None
-    if width == 3:
+    except OSError as exc:
+        raise InputFileError(f"cannot read WAV file {path}: {exc}") from None
+    try:
+        chunks = _wav_chunks(data)
+        fmt, raw = chunks.get(b"fmt "), chunks.get(b"data")
+        if fmt is None or len(fmt) < 16:
+            raise ValueError("no format chunk")
+        if raw is None:
+            raise ValueError("no data chunk")
+        tag = int.from_bytes(fmt[0:2], "little")
+        n_ch = int.from_bytes(fmt[2:4], "little")
+        sr = int.from_bytes(fmt[4:8], "little")
+        bits = int.from_bytes(fmt[14:16], "little")
+        if tag == WAVE_EXTENSIBLE and len(fmt) >= 26:
+            tag = int.from_bytes(fmt[24:26], "little")  # the sub-format GUID's first field
+        width = (bits + 7) // 8
+        if n_ch < 1 or sr < 1:
+            raise ValueError(f"{n_ch} channels at {sr} Hz")
+        if (tag, width) not in {(WAVE_PCM, 1), (WAVE_PCM, 2), (WAVE_PCM, 3), (WAVE_PCM, 4),
+                                (WAVE_FLOAT, 4), (WAVE_FLOAT, 8)}:
+            raise ValueError(f"format {tag} with {bits}-bit samples (PCM 8/16/24/32-bit or "
+                             "float 32/64-bit expected)")
+    except ValueError as exc:
+        raise InputFileError(f"cannot read WAV file {path}: {exc}") from None
+    raw = raw[:len(raw) - len(raw) % (width * n_ch)]  # a last partial frame is dropped
+    if tag == WAVE_FLOAT:
+        x = np.frombuffer(raw, dtype="<f4" if width == 4 else "<f8").astype(np.float32)
+        x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+    elif width == 3:
         b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3)
         ints = (b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8)
                 | (b[:, 2].astype(np.int32) << 16))
         ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
         x = ints.astype(np.float32) / float(1 << 23)
     else:
-        dtype = {1: np.uint8, 2: np.int16, 4: np.int32}[width]
+        dtype = {1: np.uint8, 2: np.dtype("<i2"), 4: np.dtype("<i4")}[width]
         x = np.frombuffer(raw, dtype=dtype).astype(np.float32)
         x = (x - 128.0) / 128.0 if width == 1 else x / float(np.iinfo(dtype).max)
     x = x.reshape(-1, n_ch).mean(axis=1).astype(np.float32)
