@@ -67,9 +67,10 @@ def _wav_chunks(data: bytes) -> dict[bytes, bytes]:
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """(mono float32 samples in [-1, 1], sample rate): PCM 8/16/24/32-bit or IEEE float
-    32/64-bit WAV, plain or WAVE_FORMAT_EXTENSIBLE; channels are averaged. Anything else, or
-    a damaged file, is an InputFileError that says what is wrong."""
+    """(mono float32 samples, sample rate): PCM 8/16/24/32-bit (scaled to [-1, 1]) or IEEE
+    float 32/64-bit WAV (as written: a float file may go past +-1), plain or
+    WAVE_FORMAT_EXTENSIBLE; channels are averaged. Anything else, or a damaged file, is an
+    InputFileError that says what is wrong."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
@@ -86,10 +87,12 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         tag = int.from_bytes(fmt[0:2], "little")
         n_ch = int.from_bytes(fmt[2:4], "little")
         sr = int.from_bytes(fmt[4:8], "little")
+        block = int.from_bytes(fmt[12:14], "little")
         bits = int.from_bytes(fmt[14:16], "little")
         if tag == WAVE_EXTENSIBLE and len(fmt) >= 26:
             tag = int.from_bytes(fmt[24:26], "little")  # the sub-format GUID's first field
-        width = (bits + 7) // 8
+        # the bytes a sample takes (12- or 20-bit samples sit in 2 or 3 bytes)
+        width = block // n_ch if n_ch and block % n_ch == 0 and block else (bits + 7) // 8
         if n_ch < 1 or sr < 1:
             raise ValueError(f"{n_ch} channels at {sr} Hz")
         if (tag, width) not in {(WAVE_PCM, 1), (WAVE_PCM, 2), (WAVE_PCM, 3), (WAVE_PCM, 4),
