@@ -1,5 +1,6 @@
 """The offline twin: the engine on a virtual clock, fed from files."""
 
+import struct
 from collections import Counter
 
 import numpy as np
@@ -119,8 +120,6 @@ def test_wav_input_through_the_same_engine(tmp_path):
 def riff(fmt_tag: int, channels: int, rate: int, bits: int, frames: bytes,
          extensible: bool = False, extra: bytes = b"") -> bytes:
     """A WAV file's bytes: an odd-sized chunk (``extra``) may come before the data."""
-    import struct
-
     block = channels * bits // 8
     fmt = struct.pack("<HHIIHH", 0xFFFE if extensible else fmt_tag, channels, rate,
                       rate * block, block, bits)

@@ -91,10 +91,10 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         bits = int.from_bytes(fmt[14:16], "little")
         if tag == WAVE_EXTENSIBLE and len(fmt) >= 26:
             tag = int.from_bytes(fmt[24:26], "little")  # the sub-format GUID's first field
-        # the bytes a sample takes (12- or 20-bit samples sit in 2 or 3 bytes)
-        width = block // n_ch if n_ch and block % n_ch == 0 and block else (bits + 7) // 8
         if n_ch < 1 or sr < 1:
             raise ValueError(f"{n_ch} channels at {sr} Hz")
+        # the bytes a sample takes (12- or 20-bit samples sit in 2 or 3 bytes)
+        width = block // n_ch if block and block % n_ch == 0 else (bits + 7) // 8
         if (tag, width) not in {(WAVE_PCM, 1), (WAVE_PCM, 2), (WAVE_PCM, 3), (WAVE_PCM, 4),
                                 (WAVE_FLOAT, 4), (WAVE_FLOAT, 8)}:
             raise ValueError(f"format {tag} with {bits}-bit samples (PCM 8/16/24/32-bit or "
