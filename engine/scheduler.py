@@ -186,6 +186,9 @@ class Scheduler:
         self.lateness.add(late)
         if late > LATE_SEC:
             self.counters.late_events += 1
+            late_us = int(late * 1e6)
+            if late_us > self.counters.late_max_us:
+                self.counters.late_max_us = late_us
         if kind == NOTE_ON_EV:
             channel, pitch, velocity, note_id, role, dur_sec = payload
             if self.held.on(channel, pitch, note_id):

@@ -7,6 +7,7 @@ import numpy as np
 COUNTER_NAMES = (
     "notes_sent",  # note-ons that left through the MIDI output
     "late_events",  # output events sent more than 1 ms after their time
+    "late_max_us",  # the latest an output event has been sent after its time (microseconds)
     "xruns",  # audio input over/underflows (PortAudio status flags, JACK xruns)
     "bad_messages",  # OSC messages refused (unknown address, wrong types, undecodable)
     "osc_refused",  # OSC datagrams from clients not in osc.allow: dropped unanswered

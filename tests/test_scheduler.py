@@ -37,6 +37,16 @@ def test_flush_until_sends_only_what_is_due():
     assert s.held.count() == 0 and clock.now() == 2.0
 
 
+def test_late_events_are_counted_with_the_latest_lateness():
+    s, out, clock = make()
+    clock.advance_to(1.0)
+    for due in (1.0, 0.9995, 0.996, 0.985, 0.99):  # sent at 1.0: 0, 0.5, 4, 15, 10 ms late
+        s._dispatch(due, RAW_EV, (0xF8,))
+    assert len(out.sent) == 5
+    assert s.counters.late_events == 3  # over 1 ms
+    assert abs(s.counters.late_max_us - 15000) <= 1  # the latest, in microseconds
+
+
 def test_every_note_on_gets_its_note_off():
     s, out, _ = make()
     for i in range(50):

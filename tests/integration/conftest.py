@@ -616,8 +616,10 @@ class TakeInvariant(Exception):
 
 class TakeMonitor:
     """What can spoil a take besides the code under test, on a shared machine: the JACK
-    server's xruns (counted by a client of its own, from JACK's thread) and how late the
-    test's own player sent its events (``late(seconds)``, from the test thread)."""
+    server's xruns (counted by a client of its own, from JACK's thread), how late the test's
+    own player sent its events (``late(seconds)``, from the test thread) and, where a take
+    reports it (``engine_late(seconds)``), the latest the engine's scheduler sent an event by
+    its own clock: a stall of the engine's process that neither JACK nor the player sees."""
 
     def __init__(self, client_name: str) -> None:
         import jack
@@ -625,6 +627,8 @@ class TakeMonitor:
         self.xruns = 0
         self.late_sec = 0.0
         self.late_limit_sec = 0.005  # a player's event sent later than this: the host stalled
+        self.engine_late_sec = 0.0
+        self.engine_late_limit_sec = 0.010  # the engine's own event this late: it was held up
         self.client = jack.Client(client_name, no_start_server=True)
         self.client.set_xrun_callback(self._xrun)
         self.client.activate()
@@ -635,13 +639,16 @@ class TakeMonitor:
     def late(self, seconds: float) -> None:
         self.late_sec = max(self.late_sec, seconds)
 
+    def engine_late(self, seconds: float) -> None:
+        self.engine_late_sec = max(self.engine_late_sec, seconds)
+
     def must(self, condition: bool, message: str) -> None:
         """An invariant of every take, disturbed or not (raises :class:`TakeInvariant`)."""
         if not condition:
             raise TakeInvariant(message)
 
     def start_take(self) -> None:
-        self.xruns, self.late_sec = 0, 0.0
+        self.xruns, self.late_sec, self.engine_late_sec = 0, 0.0, 0.0
 
     def disturbed(self) -> str:
         """'' for a clean take, else what disturbed it."""
@@ -650,6 +657,9 @@ class TakeMonitor:
             why.append(f"{self.xruns} JACK xruns")
         if self.late_sec > self.late_limit_sec:
             why.append(f"the test's player up to {self.late_sec * 1e3:.1f} ms late")
+        if self.engine_late_sec > self.engine_late_limit_sec:
+            why.append(f"the engine's scheduler up to {self.engine_late_sec * 1e3:.1f} ms late "
+                       "by its own clock")
         return ", ".join(why)
 
     def close(self) -> None:
@@ -662,7 +672,8 @@ def retake(jack_server, require):
     """``retake(take, attempts=3, late_sec=0.005)``: run ``take(monitor)`` (a whole take:
     start, play, check; ``monitor`` is a :class:`TakeMonitor`). A take that fails a timing
     check (an assert) or times out waiting while the host could not keep real time (JACK
-    xruns, or the test's own player more than ``late_sec`` late) is played again, at most
+    xruns, the test's own player more than ``late_sec`` late, or the engine's scheduler more
+    than 10 ms late by its own clock where the take reports it) is played again, at most
     ``attempts`` times, with a warning that names what failed; a clean take that fails fails
     the test at once, and so does the last attempt (its error chained) and any
     ``monitor.must`` invariant."""
