@@ -3,6 +3,7 @@ the spectral flux's tracker, the learned activation's, and the joint tracker on 
 beside the default (the gate choosing among them, ``engine/listen/gate_source.py``).
 
     python bench/beats_decoders.py [--sets val,M,H] [--level 0|1|2] [--every N]
+        [--model WEIGHTS.json] [--modes auto,flux,learned,joint]
 
 ``val``: the learned model's held-out training clips (``models.beat_train.split``); ``M``: the
 tracker modules' clips (``bench/beats_trainmods.py``, kept out of the shipped model's training
@@ -66,6 +67,9 @@ class BandFeed:
         return (k + 1) * self.hop / self.samplerate - self.latency_sec
 
 
+MODES = ("auto", "flux", "learned", "joint")
+
+
 def listen(bands: np.ndarray, model, mode: str) -> tuple[np.ndarray, Listener]:
     """Beat times from the band frames: ``mode`` "auto" (the default), "flux", "learned" or
     "joint" (``--audio-tracker band``: the joint tracker from the start)."""
@@ -114,12 +118,17 @@ def main(argv=None) -> int:
     ap.add_argument("--sets", default="val,M,H")
     ap.add_argument("--level", type=int, default=0, choices=(0, 1, 2))
     ap.add_argument("--every", type=int, default=1, help="every Nth clip of each set")
+    ap.add_argument("--model", default=str(DEFAULT_MODEL),
+                    help="the learned activation's weights (default: the shipped ones)")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help="which of the default and the decoders to run (comma-separated)")
     args = ap.parse_args(argv)
-    model = load_model(DEFAULT_MODEL)
+    model = load_model(args.model)
+    modes = [m for m in MODES if m in args.modes.split(",")]
     rows = []
     for s, name, bands, ref in clips(args.sets.split(","), args.level, args.every):
         row = {"set": s, "clip": name}
-        for mode in ("auto", "flux", "learned", "joint"):
+        for mode in modes:
             beats, listener = listen(bands, model, mode)
             row[mode] = f_measure(ref, beats)
             if mode == "auto":
@@ -128,12 +137,15 @@ def main(argv=None) -> int:
     if not rows:
         sys.exit("no cached clips: render them first (see the docstring)")
     print(f"F-measure from 5 s on, input level {(0, -15, -30)[args.level]} dB\n")
-    print("| set | clips | default | flux | learned | joint |\n|---|---:|---:|---:|---:|---:|")
+    heads = {"auto": "default", "flux": "flux", "learned": "learned", "joint": "joint"}
+    print(f"| set | clips | {' | '.join(heads[m] for m in modes)} |\n"
+          f"|---|---:|{'---:|' * len(modes)}")
     for s in dict.fromkeys(r["set"] for r in rows):
         group = [r for r in rows if r["set"] == s]
-        means = " | ".join(f"{np.mean([r[m] for r in group]):.3f}"
-                           for m in ("auto", "flux", "learned", "joint"))
+        means = " | ".join(f"{np.mean([r[m] for r in group]):.3f}" for m in modes)
         print(f"| {s} | {len(group)} | {means} |")
+    if not {"auto", "flux"} <= set(modes):
+        return 0
     band = [r for r in rows if r["source"] == "joint"]
     print(f"\nclips the gate gave to both activations (joint tracker): {len(band)}")
     for r in band:

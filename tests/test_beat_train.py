@@ -166,3 +166,29 @@ def test_the_engine_runs_the_shipped_weights_as_torch_does():
     assert got.shape == ref.shape == (len(bands), 2)
     assert np.abs(got - ref).max() < 1e-4
     assert ref[:, 0].max() > 0.5  # the clicks are heard: not two flat outputs
+
+
+def test_lowpass_empties_the_bands_a_low_sample_rate_leaves_empty():
+    # the augmentation's band gains against the engine's own spectrum of white noise at
+    # 16 kHz: the bands it leaves at 0 get gain 0, those well below Nyquist keep theirs
+    from engine.listen.onset import LogSpectrum
+
+    bt = _beat_train()
+    sr = 16000
+    x = (0.1 * np.random.default_rng(0).standard_normal(4 * sr)).astype(np.float32)
+    spectrum = LogSpectrum(sr, fps=50)
+    bands = np.concatenate([spectrum.process(x[i:i + 4096]).copy()
+                            for i in range(0, len(x), 4096)])
+    empty = bands.max(axis=0) == 0.0
+    gains = bt.lowpass_gains(sr / 2, bands.shape[1])
+    assert empty.sum() >= 10 and np.all(gains[empty] == 0.0)
+    assert np.all(gains[:int(np.argmax(empty)) - 3] > 0.99)
+    assert np.all(np.diff(gains) <= 1e-6)  # never more of a higher band than of a lower one
+    # applied to a window: a random rate of 8-32 kHz, the top band (16 kHz) all but emptied
+    # at every one, the low bands untouched, nothing raised
+    rng = np.random.default_rng(1)
+    window = np.full((20, bands.shape[1]), 0.5, dtype=np.float32)
+    for _ in range(20):
+        out = bt.lowpass(window, rng)
+        assert np.all(out[:, -1] < 0.01) and np.allclose(out[:, :40], 0.5)
+        assert np.all(out <= window + 1e-6)
