@@ -192,3 +192,21 @@ def test_lowpass_empties_the_bands_a_low_sample_rate_leaves_empty():
         out = bt.lowpass(window, rng)
         assert np.all(out[:, -1] < 0.01) and np.allclose(out[:, :40], 0.5)
         assert np.all(out <= window + 1e-6)
+
+
+def test_a_batch_gives_each_band_limited_window_its_full_band_version():
+    # what --distill feeds the teacher: the same window (level, EQ, noise) before its band
+    # limit; the windows left full-band are their own full-band version
+    bt = _beat_train()
+    import torch
+
+    rng = np.random.default_rng(0)
+    feats = rng.uniform(0.1, 1.0, size=(1, 200, 81)).astype(np.float32)
+    clips = [("t000", feats, np.zeros((200, 2), dtype=np.float32), {})]
+    x, _, _, full = bt.batch(clips, rng, 32, 100, aug=True, p_lowpass=0.5, full_band=True)
+    assert x.shape == full.shape == (32, 100, 81)
+    same = torch.all(x == full, dim=2).all(dim=1)
+    assert 4 < int(same.sum()) < 28  # about half band-limited
+    assert torch.allclose(x[:, :, :40], full[:, :, :40])  # below 1 kHz: untouched
+    assert torch.all(x[~same][:, :, -1] <= 0.5 * full[~same][:, :, -1])  # the top emptied
+    assert torch.all(x <= full + 1e-6)
