@@ -28,7 +28,8 @@ WARM_SEC = 3.0
 
 
 def noise(colour: str, seconds: float, sr: int) -> np.ndarray:
-    """As the test makes it: seed 11, shaped in the spectrum, 0.2 RMS."""
+    """``seconds`` of noise at ``sr`` (seed 11, shaped in the spectrum, 0.2 RMS): also the
+    noises of ``tests/test_listen.py``'s steady-noise test."""
     n = int(seconds * sr)
     spec = np.fft.rfft(np.random.default_rng(11).standard_normal(n))
     f = np.maximum(np.fft.rfftfreq(n, 1.0 / sr), 20.0)
