@@ -43,10 +43,6 @@ CMD_OUTPUT_BACK = "output_back"  # ... and is back: note-offs for it, then a har
 
 LATE_SEC = 0.001  # an event sent later than this counts in late_events
 PANIC_GAP_SEC = 0.1  # channel-wide all-notes-off at most this often
-# a lost output is noticed up to a supervisor poll (0.25 s) or an engine check later, more on
-# a loaded machine: the note-offs sent this long before that are owed again (an extra
-# note-off is harmless, a hung note is not)
-OFF_MEMORY_SEC = 2.0
 
 
 class Scheduler:
@@ -77,10 +73,13 @@ class Scheduler:
         self._note_ids = itertools.count(1)
         self._used_channels: set[int] = set()
         self._last_all_off_t_sec = float("-inf")
-        self._owed: set[tuple[int, int]] = set()  # (channel, pitch) sounding when output died
-        # when each (channel, pitch) last got a note-off: one sent shortly before the loss was
-        # noticed may have gone into the dying port, and its note then hangs at the synth
-        self._off_t_sec = np.full((16, 128), -np.inf)
+        # every (channel, pitch) given a note-on since the receiver was last cleared
+        # (pay_owed): when an output dies, nothing tells which of their note-offs it still
+        # delivered (a note-off sent seconds before the loss was noticed can sit unsent in
+        # a starved JACK client, or the loss be noticed late on a loaded machine), so all of
+        # them are owed a note-off -- an extra note-off is harmless, a hung note is not
+        self._played = np.zeros((16, 128), dtype=bool)
+        self._owed = np.zeros((16, 128), dtype=bool)
         self._thread: threading.Thread | None = None
         self.recent: collections.deque = collections.deque(maxlen=16)  # (role, pitch) sent
         # live: called with (thread name, exception) when the thread dies of an error (after
@@ -138,34 +137,29 @@ class Scheduler:
                 self.counters.midi_out_errors += 1
                 log.error("MIDI output reconnect failed: %s", exc)
         elif cmd == CMD_OUTPUT_LOST:
-            # their note-offs, due later, would go into the dead port: owe them; and those
-            # sent since the output may have died (the loss is noticed up to a poll later)
-            channels, pitches = self.held.note_id.nonzero()
-            self._owed.update(zip(channels.tolist(), pitches.tolist()))
-            recent = self._off_t_sec > self.clock.now() - OFF_MEMORY_SEC
-            channels, pitches = recent.nonzero()
-            self._owed.update(zip(channels.tolist(), pitches.tolist()))
+            # the held notes' note-offs, due later, would go into the dead port; and those
+            # already sent may have died with it: owe every note played since the last clear
+            self._owed |= self._played
         elif cmd == CMD_OUTPUT_BACK:
             self.pay_owed()
         if cmd == CMD_QUIT:
             self._running = False
 
     def pay_owed(self) -> None:
-        """On a new output: a note-off for every note that sounded when the old one died and
-        for every note held now (its note-on may have gone nowhere), then sustain off,
+        """On a new output: a note-off for every note played on the old one since its receiver
+        was last cleared (any of them may still sound there) and for every note held now (its
+        note-on may have gone nowhere), then sustain off,
         all-notes-off and all-sound-off on all 16 channels, whatever the panic rate limit."""
-        for ch, pitch in sorted(self._owed):
-            self._send((NOTE_OFF | ch, pitch, 0))
-        self._owed.clear()
+        for ch, pitch in zip(*self._owed.nonzero()):
+            self._send((NOTE_OFF | int(ch), int(pitch), 0))
+        self._owed[:] = False
         self._release_held()
+        self._played[:] = False  # the receiver is clear: nothing it sounds is ours now
         self._last_all_off_t_sec = self.clock.now()
         all_notes_off(self._send, range(16), hard=True)
 
     def _release_held(self) -> None:
-        """Note-off every held note, stamped like any other note-off (owed again if the output
-        turns out to have died just before)."""
-        channels, pitches = self.held.note_id.nonzero()
-        self._off_t_sec[channels, pitches] = self.clock.now()
+        """Note-off every held note."""
         self.held.release_all(self._send)
 
     def release_all(self, hard: bool = False) -> None:
@@ -193,8 +187,8 @@ class Scheduler:
             channel, pitch, velocity, note_id, role, dur_sec = payload
             if self.held.on(channel, pitch, note_id):
                 self._send((NOTE_OFF | channel, pitch, 0))  # retrigger: end the old one first
-                self._off_t_sec[channel, pitch] = now
             self._send((NOTE_ON | channel, pitch, velocity))
+            self._played[channel, pitch] = True
             self._used_channels.add(channel)
             self.counters.notes_sent += 1
             self.recent.append((role, pitch))
@@ -204,7 +198,6 @@ class Scheduler:
             channel, pitch, note_id = payload[:3]
             if self.held.off(channel, pitch, note_id):
                 self._send((NOTE_OFF | channel, pitch, 0))
-                self._off_t_sec[channel, pitch] = now
                 if len(payload) > 3 and self.osc_out is not None:
                     self.osc_out.send(protocol.NOTE, [payload[3], pitch, 0, 0.0])
         elif kind == RAW_EV:

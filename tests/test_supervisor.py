@@ -140,11 +140,26 @@ def test_a_note_off_sent_just_before_the_loss_was_noticed_is_paid_again(rig):
     s = rig
     s.sched.note(0.0, 2.6, 1, 50, 90, "bass")
     s.sched.note(2.6, 10.0, 1, 48, 90, "bass")
-    s.sched.note(0.0, 0.1, 2, 64, 80, "chords")  # ended long before: owed nothing
     s.sched.flush_until(2.65)
     paid = lose_and_regain_at(s, 2.7)
     assert (0x81, 50, 0) in paid and (0x81, 48, 0) in paid
-    assert (0x82, 64, 0) not in paid
+
+
+def test_every_note_played_since_the_last_clear_is_paid_however_late_the_loss_is_noticed(rig):
+    # a note-off sent long before the loss was noticed may not have reached the synth (a CI
+    # run: the loss noticed seconds late on a loaded machine, a bass note hung): no time
+    # window decides what is owed. After the new output is cleared, only later notes are.
+    s = rig
+    s.sched.note(0.0, 0.1, 2, 64, 80, "chords")
+    s.sched.note(0.5, 0.5, 1, 45, 90, "bass")
+    s.sched.flush_until(20.0)
+    paid = lose_and_regain_at(s, 30.0)
+    assert (0x82, 64, 0) in paid and (0x81, 45, 0) in paid
+    s.sched.note(30.5, 0.5, 1, 47, 90, "bass")
+    s.sched.flush_until(40.0)
+    paid = lose_and_regain_at(s, 40.0)
+    offs = {d[:2] for d in paid if d[0] & 0xF0 == 0x80}
+    assert offs == {(0x81, 47)}, offs
 
 
 def test_notes_released_by_a_stop_just_before_the_loss_was_noticed_are_paid_again(rig):
