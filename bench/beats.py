@@ -126,17 +126,24 @@ class Improv(Tracker):
 
     def available(self):
         try:
-            from engine.listen.activation import DEFAULT_MODEL, ModelFileError, load_model
+            from engine.listen.activation import (
+                DEFAULT_MODEL,
+                LOW_RATE_MODEL,
+                ModelFileError,
+                load_model,
+            )
             from engine.listen.track import beats_of_audio
         except Exception as exc:  # noqa: BLE001 - any import failure means "not there yet"
             return f"engine.listen.track.beats_of_audio does not import ({exc})"
         self._fn = beats_of_audio
         self._model = None
         if self.model == "default":
-            try:  # read once, here: model loading is not timed (as for madmom)
-                self._model = load_model(DEFAULT_MODEL)
+            try:  # read once, here (load_model keeps them): not timed (as for madmom)
+                for path in (DEFAULT_MODEL, LOW_RATE_MODEL):
+                    load_model(path)
             except ModelFileError as exc:
                 return str(exc)
+            self._model = DEFAULT_MODEL  # (below 32 kHz with the low-rate one: presence.py)
         return None
 
     def prepare(self):  # numba kernels load from their cache on first use: not timed

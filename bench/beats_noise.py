@@ -5,9 +5,10 @@
 The noises of ``tests/test_listen.py``'s steady-noise test (white, pink and brown, 0.2 RMS,
 the same seed) through ``beats_of_audio`` (the default: both activations, the gate). Prints,
 for each colour and rate, the beats committed in all and after the first 3 s (the flux's
-level warms up from 0 before that: a few beats there are known and allowed by the test). At
-44.1 and 48 kHz none should come after 3 s; below 32 kHz the bands above Nyquist stay 0 and
-the network hears a beat in the noise (README "Steady noise at low sample rates").
+level warms up from 0 before that: a few beats there are known and allowed by the test). None
+should come after 3 s. Below 32 kHz the bands above Nyquist stay 0 and the default network
+hears a beat in the noise; there the low-rate network gates it (``engine/listen/presence.py``,
+README "Steady noise at low sample rates"). ``--model W`` runs W alone at every rate.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.listen.activation import DEFAULT_MODEL, load_model  # noqa: E402
 from engine.listen.track import beats_of_audio  # noqa: E402
 
-RATES = (8000, 11025, 16000, 22050, 44100, 48000)
+RATES = (8000, 11025, 16000, 22050, 32000, 44100, 48000)
 WARM_SEC = 3.0
 
 
@@ -40,10 +41,12 @@ def noise(colour: str, seconds: float, sr: int) -> np.ndarray:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(DEFAULT_MODEL))
+    ap.add_argument("--model", default="",
+                    help="these weights alone at every rate (default: the shipped ones, "
+                         "gated by the low-rate ones below 32 kHz)")
     ap.add_argument("--seconds", type=float, default=30.0)
     args = ap.parse_args(argv)
-    model = load_model(args.model)
+    model = load_model(args.model) if args.model else DEFAULT_MODEL
     print(f"beats in {args.seconds:.0f} s of steady noise: all / after {WARM_SEC:.0f} s\n")
     print("| noise | " + " | ".join(f"{sr / 1000:g} kHz" for sr in RATES) + " |")
     print("|---|" + "---:|" * len(RATES))

@@ -85,6 +85,14 @@ within 0.01, but the recorded songs 0.683 -> 0.630 (README, same place):
     python -m models.beat_train --from-json models/improv_beat.json --distill --lr 3e-4 \
         --cosine --minutes 22 --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 \
         --lowpass 0.4 --last
+
+The low-rate weights (``models/improv_beat_lowrate.json``: below 32 kHz they say whether
+there is a beat at all and the default ones where, ``engine/listen/presence.py``) are the
+teacher's run with every window band-limited (held-out clips, Hydrogen's moved out):
+
+    python -m models.beat_train --from-json models/improv_beat.json --distill --lr 3e-4 \
+        --cosine --minutes 22 --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 \
+        --lowpass 1.0 --last --out models/improv_beat_lowrate.json
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ import numba
 import numpy as np
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "improv_beat.json"
+# below FULL_BAND_SR the log bands above Nyquist (LogSpectrum's reach 16 kHz) stay 0: there
+# the default network's beats are gated by one trained on band-limited input (presence.py)
+LOW_RATE_MODEL = DEFAULT_MODEL.with_name("improv_beat_lowrate.json")
+FULL_BAND_SR = 32000
 FORMAT = "improv-beat-gru-v1"
 # the kernels may sum in any order (so LLVM vectorises the dot products: half the CPU, outputs
 # within 2e-15 of the in-order sums); exp/tanh stay exact and NaN is not assumed away
@@ -126,9 +130,17 @@ class ModelFileError(RuntimeError):
     """The beat model file is missing or not a model this runtime can run."""
 
 
+_LOADED: dict = {}  # (path, mtime, size) -> the parsed file: a listener per clip reads it once
+
+
 def load_model(path: str | Path = DEFAULT_MODEL) -> dict:
+    """The model file's contents (cached while the file is unchanged: not to be modified)."""
     path = Path(path)
     try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+        if key in _LOADED:
+            return _LOADED[key]
         doc = json.loads(path.read_text())
     except FileNotFoundError:
         raise ModelFileError(f"beat model {path} not found (it ships in the repository: "
@@ -138,6 +150,9 @@ def load_model(path: str | Path = DEFAULT_MODEL) -> dict:
     if doc.get("format") != FORMAT:
         raise ModelFileError(f"beat model {path}: format {doc.get('format')!r}, "
                              f"expected {FORMAT!r}")
+    if len(_LOADED) >= 4:  # a few files at most (a file rewritten is a new key)
+        _LOADED.clear()
+    _LOADED[key] = doc
     return doc
 
 

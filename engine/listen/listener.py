@@ -10,7 +10,8 @@ the learned beat activation (``tempo.audio_tracker = "learned"``, experimental: 
 downbeat output gives the bar positions), or -- ``auto``, the engine's default -- on whichever
 of the two suits the music, or on both at once (a band, pitched attacks: :mod:`.gate_source`;
 ``band`` holds it on both from the start). If the model file is missing or unreadable the
-listener says so in ``model_error`` and uses the flux. On the flux and in ``auto``, each
+listener says so in ``model_error`` and uses the flux. Below 32 kHz the default model runs
+gated by the low-rate one (:mod:`.presence`). On the flux and in ``auto``, each
 beat's position in the bar comes from the audio's accents (:mod:`.accent`).
 """
 
@@ -24,6 +25,7 @@ from .beat import BeatTracker, OnsetLevel, flux_tracker, joint_tracker, learned_
 from .gate_source import SourceGate
 from .meter import MeterTracker
 from .onset import OnsetDetector
+from .presence import PresenceGatedActivation, activation_for_rate
 
 FPS = 50
 
@@ -35,11 +37,11 @@ class Listener:
         self.detector = OnsetDetector(samplerate, fps=FPS) if samplerate else None
         # a block that completes no frame is only copied aside (bound once: per-block cost)
         self._stash = self.detector.spectrum.stash if samplerate else None
-        self.activation: BeatActivation | None = None
+        self.activation: BeatActivation | PresenceGatedActivation | None = None
         self.model_error = ""
         if samplerate and beat_model is not None:
             try:
-                self.activation = BeatActivation(beat_model)
+                self.activation = activation_for_rate(beat_model, samplerate)
             except ModelFileError as exc:
                 self.model_error = f"{exc}; tracking beats on the spectral flux"
         # audio: the flux's tracker (flux_tracker); MIDI: BeatTracker's defaults
