@@ -89,8 +89,8 @@ class PresenceGatedActivation:
         """As :meth:`BeatActivation.process`: (n, 2), a view of a reused buffer."""
         out = self.main.process(bands, start)
         heard = self.detector.process(bands, start)[:, 0]
-        warm = min(start + self._warm, len(out))
-        self._warm -= warm - start if warm > start else 0
+        warm = min(start + self._warm, len(out))  # rows before it do not count
+        self._warm -= warm - start
         self._pos = _scale(out, heard, self._ring, self._pos, self.quiet, self.span, warm)
         return out
 
