@@ -45,9 +45,8 @@ def main(argv=None) -> int:
     noises = bt.noise_bands(0, n=12)
 
     def maxima(frames: np.ndarray, gains: np.ndarray) -> np.ndarray:
-        x = np.log10(1.0 + gains * (10.0 ** frames - 1.0)).astype(np.float32)
         net.reset()
-        beat = net.process(np.ascontiguousarray(x))[:, 0].copy()
+        beat = net.process(np.ascontiguousarray(bt.scaled(frames, gains)))[:, 0].copy()
         beat[:WARM_FRAMES] = 0.0
         return window_max(beat)[150:]  # (after the first 3 s)
 

@@ -203,6 +203,11 @@ def beat_phase(tgt: np.ndarray) -> np.ndarray:
     return out
 
 
+def scaled(x: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """Band frames ``x`` (log10(1 + band magnitude)) with each band's magnitude times ``gain``."""
+    return np.log10(1.0 + gain * (10.0 ** x - 1.0)).astype(np.float32)
+
+
 def augment(x: np.ndarray, rng) -> np.ndarray:
     """A random level and a random smooth EQ (a tilt and a bump) applied to the bands of one
     window (``x`` is log10(1 + band magnitude)). The "dB" below scale the magnitudes by
@@ -212,8 +217,7 @@ def augment(x: np.ndarray, rng) -> np.ndarray:
     pos = np.arange(n) / max(1, n - 1)
     db = (rng.uniform(-12, 12) + rng.uniform(-6, 6) * (pos - 0.5) * 2
           + rng.uniform(-6, 6) * np.exp(-0.5 * ((pos - rng.random()) / 0.1) ** 2))
-    gain = (10.0 ** (db / 10.0)).astype(np.float32)
-    return np.log10(1.0 + gain * (10.0 ** x - 1.0)).astype(np.float32)
+    return scaled(x, (10.0 ** (db / 10.0)).astype(np.float32))
 
 
 def lowpass_gains(nyquist_hz: float, n_bands: int, rolloff: float = 0.1) -> np.ndarray:
@@ -237,8 +241,7 @@ def lowpass(x: np.ndarray, rng) -> np.ndarray:
     audio, heard a beat in steady noise at 8-22.05 kHz (its 95th percentile 0.21-0.36 against
     0.01 at 44.1 kHz), and the listener committed beats all through it."""
     nyquist_hz = 0.5 * math.exp(rng.uniform(math.log(8000.0), math.log(32000.0)))
-    gain = lowpass_gains(nyquist_hz, x.shape[1], rolloff=rng.uniform(0.0, 0.15))
-    return np.log10(1.0 + gain * (10.0 ** x - 1.0)).astype(np.float32)
+    return scaled(x, lowpass_gains(nyquist_hz, x.shape[1], rolloff=rng.uniform(0.0, 0.15)))
 
 
 def noise_bands(seed: int = 0, n: int = 24, seconds: float = 20.0) -> list[np.ndarray]:

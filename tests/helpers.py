@@ -51,3 +51,14 @@ def tones(pitches, bpm=120.0, sr=48000, start_sec=0.5, seconds_per_note=None):
         s = int((start_sec + i * spb) * sr)
         x[s:s + len(t)] += 0.3 * tone.astype(np.float32)
     return x
+
+
+def bands_of(x: np.ndarray, sr: int = 44100) -> np.ndarray:
+    """The band frames the engine's spectrum makes of ``x`` (at ``sr``)."""
+    from engine.listen.onset import LogSpectrum
+
+    spectrum = LogSpectrum(sr, fps=50)
+    bands = []
+    for i in range(0, len(x), 1000):
+        bands.extend(np.array(spectrum.process(x[i:i + 1000])))
+    return np.array(bands)

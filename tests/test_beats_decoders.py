@@ -11,7 +11,7 @@ import pytest
 
 from engine.listen.activation import DEFAULT_MODEL, load_model
 from engine.listen.listener import Listener
-from engine.listen.onset import LogSpectrum
+from tests.helpers import bands_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import beats_decoders as bd  # noqa: E402
@@ -26,15 +26,6 @@ def band_track(seconds: float = 14.0, bpm: float = 104.0, sr: int = 44100) -> np
         amp = 0.6 if k % 4 == 0 else 0.4
         x[s:s + 1500] += amp * rng.standard_normal(1500) * np.exp(-np.arange(1500) / 200)
     return x
-
-
-def bands_of(x: np.ndarray) -> np.ndarray:
-    """The band frames the engine's spectrum makes of ``x``."""
-    spectrum = LogSpectrum(44100, fps=50)
-    bands = []
-    for i in range(0, len(x), 1000):
-        bands.extend(np.array(spectrum.process(x[i:i + 1000])))
-    return np.array(bands)
 
 
 @pytest.mark.parametrize("mode", ["auto", "flux"])

@@ -13,8 +13,9 @@ import pytest
 from engine.listen import presence
 from engine.listen.activation import DEFAULT_MODEL, LOW_RATE_MODEL, BeatActivation
 from engine.listen.listener import Listener
-from engine.listen.onset import OnsetDetector
 from engine.listen.presence import PresenceGatedActivation, activation_for_rate
+from tests.helpers import bands_of
+from tests.test_listen import clicks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import beats_noise  # noqa: E402
@@ -22,27 +23,8 @@ import beats_noise  # noqa: E402
 SR = 16000
 
 
-def bands_of(x: np.ndarray, sr: int = SR) -> np.ndarray:
-    det = OnsetDetector(sr, fps=50)
-    out = [det.last_bands.copy() for i in range(0, len(x), 128) if len(det.process(x[i:i + 128]))]
-    return np.concatenate(out)
-
-
-def clicks(bpm: float, seconds: float, sr: int = SR) -> np.ndarray:
-    """Noise bursts on the beat (test_listen's click track, at ``sr``)."""
-    x = np.zeros(int(seconds * sr), dtype=np.float32)
-    rng = np.random.default_rng(0)
-    n = int(0.034 * sr)
-    t = 0.5
-    while t < seconds - 0.1:
-        s = int(t * sr)
-        x[s:s + n] += 0.5 * rng.standard_normal(n) * np.exp(-np.arange(n) / (0.0045 * sr))
-        t += 60.0 / bpm
-    return x
-
-
 def test_the_gated_activation_is_the_same_whole_and_block_by_block_and_after_reset():
-    bands = bands_of(np.concatenate([beats_noise.noise("white", 4.0, SR), clicks(120, 6)]))
+    bands = bands_of(np.concatenate([beats_noise.noise("white", 4.0, SR), clicks(120, 6, SR)]), SR)
     g = PresenceGatedActivation(DEFAULT_MODEL, LOW_RATE_MODEL)
     whole = g.process(bands).copy()
     g.reset()
@@ -55,7 +37,7 @@ def test_the_gated_activation_is_the_same_whole_and_block_by_block_and_after_res
 def test_music_passes_and_band_limited_noise_is_muted():
     main = BeatActivation(DEFAULT_MODEL)
     g = PresenceGatedActivation(DEFAULT_MODEL, LOW_RATE_MODEL)
-    music = bands_of(clicks(120, 10))
+    music = bands_of(clicks(120, 10, SR), SR)
     plain, gated = main.process(music)[:, 0].copy(), g.process(music)[:, 0].copy()
     # once the low-rate network has heard the first beats, the default one's output passes
     assert np.allclose(gated[100:], plain[100:], atol=1e-9)
@@ -63,7 +45,7 @@ def test_music_passes_and_band_limited_noise_is_muted():
     for colour in ("white", "pink"):
         main.reset()
         g.reset()
-        hiss = bands_of(beats_noise.noise(colour, 10.0, SR))
+        hiss = bands_of(beats_noise.noise(colour, 10.0, SR), SR)
         plain, gated = main.process(hiss)[:, 0].copy(), g.process(hiss)[:, 0].copy()
         # the default network hears a beat in band-limited noise; gated, nothing is left
         assert np.percentile(plain[50:], 95) > 0.15, colour
@@ -71,7 +53,7 @@ def test_music_passes_and_band_limited_noise_is_muted():
 
 
 def test_a_start_part_way_through_a_block_matches_a_fresh_start_there():
-    bands = bands_of(clicks(100, 6))
+    bands = bands_of(clicks(100, 6, SR), SR)
     a = PresenceGatedActivation(DEFAULT_MODEL, LOW_RATE_MODEL)
     out = a.process(bands, start=40).copy()
     assert not out[:40].any()
@@ -94,7 +76,7 @@ def test_a_missing_low_rate_model_is_a_clear_error_and_the_flux_tracks(monkeypat
     assert listener.activation is None
     assert "improv_beat_lowrate.json not found" in listener.model_error
     assert "spectral flux" in listener.model_error
-    x = clicks(120, 12)
+    x = clicks(120, 12, SR)
     for i in range(0, len(x), 128):
         listener.audio(x[i:i + 128], i / SR, i, SR)
     beats = np.array(listener.take_beats())
