@@ -494,6 +494,7 @@ def test_source_gate_tells_legato_from_percussive():
     events = [legato.add(v) for v in floor], [drums.add(v) for v in hits]
     assert [e.index("decided") for e in events] == [499, 499]
     assert legato.learned and not drums.learned
+    assert (legato.reason, drums.reason) == ("legato", "percussive")
     assert legato.peakiness < 2.0 < 20.0 < drums.peakiness
     assert (legato.run_learned, legato.run_flux) == (True, False)
     assert (drums.run_learned, drums.run_flux) == (False, True)
@@ -550,6 +551,7 @@ def test_source_gate_leans_early_and_trusts_a_sure_network():
     assert all(g.decided for g in (sure, unsure, not_run))
     assert sure.learned and sure.sureness > SURE and sure.peakiness > 8.0
     assert not unsure.learned and unsure.sureness < SURE
+    assert (sure.reason, unsure.reason) == ("sure", "percussive")  # the rule gone by
     assert not not_run.learned
     # a sure network stays chosen while just under SURE (no trial of the flux every other
     # window), and gives way once clearly unsure
@@ -559,6 +561,48 @@ def test_source_gate_leans_early_and_trusts_a_sure_network():
         events = [e for e in (sure.add(drums[k], probs[k]) for k in range(FRAMES)) if e]
         assert events == ([expected] if expected else []), (level, events)
     assert not sure.learned
+
+
+def test_source_gate_changes_its_leaning_only_when_two_looks_in_a_row_ask():
+    """Before the first decision the leaning follows the window so far, looked at every
+    second; a look that asks for the other source once, between two that do not, changes
+    nothing (the beats would flip between two trackers and back within a second: a stray
+    beat half-way), while two in a row do. Drum-like flux: an unsure network -> the flux, a
+    sure one -> the learned activation."""
+    from engine.listen.gate_source import FRAMES, LEAN_AFTER, LEAN_EVERY, SourceGate
+
+    rng = np.random.default_rng(9)
+    drums = 0.2 * rng.random(FRAMES)
+    drums[::25], drums[1::25], drums[2::25] = 20.0, 6.0, 2.0
+    looks = [LEAN_AFTER + k * LEAN_EVERY for k in range(4)]  # frames 150, 200, 250, 300
+
+    def probs_sure_at(sure_looks):
+        """Beat probabilities whose 95th percentile over the frames so far is 0.95 (sure)
+        at the looks in ``sure_looks`` and 0.02 at the others: 6 % of the frames at 0.95,
+        or 4.5 %."""
+        probs = np.full(FRAMES, 0.02)
+        high, start = 0, 0
+        for look in looks:
+            share = 0.06 if look in sure_looks else 0.045
+            want = int(share * look) - high
+            if want > 0:
+                probs[start:start + want] = 0.95
+                high += want
+            start = look
+        return probs
+
+    def leanings(probs):
+        gate, out = SourceGate(), []
+        for k in range(looks[-1]):
+            if gate.add(drums[k], probs[k]) == "leaned":
+                out.append((k + 1, gate.learned))
+        return out
+
+    # sure, unsure for one look, sure again: learned throughout
+    assert leanings(probs_sure_at({150, 250, 300})) == [(150, True)]
+    # sure, then unsure at two looks in a row: back to the flux at the second
+    flips = leanings(probs_sure_at({150, 300}))
+    assert flips[:2] == [(150, True), (250, False)]
 
 
 def test_source_gate_takes_an_unpeaked_window_with_cymbals_for_a_band_not_legato():
@@ -582,6 +626,7 @@ def test_source_gate_takes_an_unpeaked_window_with_cymbals_for_a_band_not_legato
         assert gate.high_share == pytest.approx(high_share)
     assert gates["strings"].learned and gates["hiss"].learned
     assert not gates["band"].learned
+    assert [gates[name].reason for name in cases] == ["legato", "band", "hiss"]
     # a band is tracked on both activations: the network and the joint tracker run, the flux
     # tracker does not
     band = gates["band"]
@@ -624,6 +669,7 @@ def test_source_gate_tracks_peaked_music_on_both_activations_but_a_drum_loop_on_
     assert gates["piano"].sureness > HEARS > gates["piano, network deaf"].sureness
     assert gates["piano"].source == "joint" and not gates["piano"].run_flux
     assert not gates["piano"].run_learned_tracker
+    assert [gate.reason for gate in gates.values()] == ["peaked"] + ["percussive"] * 3
     for name in ("loop", "piano, network deaf", "piano, network not run"):
         assert gates[name].source == "flux", name
         assert not gates[name].run_joint and not gates[name].run_learned, name

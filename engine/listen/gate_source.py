@@ -34,7 +34,9 @@ while the percentile stays above ``SURE - SURE_BAND``.
 
 The first window after the first sound decides. Until then both activations run, and the
 beats that count are those of the one the window so far leans to (looked at every
-``LEAN_EVERY`` frames from ``LEAN_AFTER`` on; the flux's before that), while the learned
+``LEAN_EVERY`` frames from ``LEAN_AFTER`` on; the flux's before that; after the first leaning,
+a change needs two looks in a row that ask for it: a window near a threshold would otherwise
+flip the beats between two trackers and back within a second), while the learned
 activation hears something too: it was trained to answer steady noise with nothing, where the
 flux finds stray "onsets". The music can change
 in a set (a pad, then the drums come in), so every window after that is measured too: when
@@ -98,11 +100,17 @@ class SourceGate:
         self.joint = False
         self._band = False  # (what the last look at a window found)
         self.trial = False  # the other activation warms up beside the current one
+        self._leaned = False  # whether the leaning has changed since the start
+        self._asked = None  # (what the last look asked: (learned, band), or None)
         self.switches = 0
         self.peakiness = 0.0
         self.sureness = 0.0  # the learned activation's 95th percentile (last full window)
         self._was_sure = False  # (the last full window's verdict: a Schmitt trigger)
         self.high_share = 0.0  # the share of the flux above 5 kHz (idem)
+        # which rule the last look went by: "sure", "percussive" (peaked like a drum loop, or
+        # the network hears nothing), "peaked" (-> joint), "between", "legato", "band" or
+        # "hiss" (unpeaked with cymbals: by whether the network hears a beat); "" before any
+        self.reason = ""
         if self.pinned:
             self.decided = True
             self.learned = self.pinned == "learned"
@@ -163,8 +171,13 @@ class SourceGate:
             if self.decided or n < self.lean_after or n % LEAN_EVERY:
                 return ""
             wants = self._wants(n, self._n_probs == n)
-            if wants is None or (wants == self.learned and self._band == self.joint):
+            asked = None if wants is None else (wants, self._band)
+            previous, self._asked = self._asked, asked
+            if asked is None or asked == (self.learned, self.joint):
                 return ""
+            if self._leaned and asked != previous:
+                return ""  # a change of leaning is asked at two looks in a row (no flapping)
+            self._leaned = True
             self._choose(wants)
             return "leaned"
         wants = self._wants(n, self._n_probs == n)
@@ -191,6 +204,7 @@ class SourceGate:
         """Which activation the first ``n`` frames of the window ask for: True (learned),
         False (flux) or None (no change)."""
         self._band = False
+        self.reason = ""
         values = self._values[:n]
         median = float(np.median(values))
         self.peakiness = float(np.percentile(values, 95)) / median if median > 1e-12 else float(
@@ -205,6 +219,7 @@ class SourceGate:
             if full:
                 self._was_sure = sure
             if sure:
+                self.reason = "sure"
                 return True
         elif full:
             self._was_sure = False
@@ -212,14 +227,19 @@ class SourceGate:
             # peaked, but not like a drum loop's hits out of silence: the joint tracker
             self._band = (with_probs and self.peakiness < self.drum_loop
                           and self.sureness >= HEARS)
+            self.reason = "peaked" if self._band else "percussive"
             return False
         if self.peakiness >= self.legato:
+            self.reason = "between"
             return None
         if self.high_share < self.cymbals:
+            self.reason = "legato"
             return True
         # unpeaked with cymbals: a band if the network hears a beat; steady noise (hiss) has
         # flux up there too, and the network hears nothing in it
         if not with_probs:
+            self.reason = "between"
             return None  # (the flux runs alone: cannot tell)
         self._band = self.sureness >= HEARS
+        self.reason = "band" if self._band else "hiss"
         return not self._band
