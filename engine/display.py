@@ -109,6 +109,8 @@ def _beat_source(listener) -> str:
         return "  beats: learned" if listener.activation is not None else "  beats: flux"
     gate = listener.gate
     name = {"learned": "learned", "flux": "flux", "joint": "flux+learned"}[gate.source]
+    why = f": {gate.reason}" if gate.reason else ""  # the rule of the gate's last look
     if not gate.decided:
-        return f"  beats: {name} (choosing)"
-    return f"  beats: {name}" + (" (trying the other)" if gate.trial else "")
+        return f"  beats: {name} (choosing{why})"
+    return f"  beats: {name} ({gate.reason or 'pinned'}" + (
+        ", trying the other)" if gate.trial else ")")

@@ -51,7 +51,10 @@ def test_status_view_says_where_audio_beats_come_from():
     assert _beat_source(auto) == "  beats: flux (choosing)"
     for _ in range(200):
         auto.gate.add(1.0)  # a flat floor: legato
-    assert _beat_source(auto) == "  beats: learned (choosing)"  # leaning to it from 3 s
+    # leaning to it from 3 s, and why (gate_source.py: the rule the last look went by)
+    assert _beat_source(auto) == "  beats: learned (choosing: legato)"
     for _ in range(300):
         auto.gate.add(1.0)
-    assert _beat_source(auto) == "  beats: learned"
+    assert _beat_source(auto) == "  beats: learned (legato)"
+    band = Listener(44100, beat_model=DEFAULT_MODEL, band=True)  # --audio-tracker band
+    assert _beat_source(band) == "  beats: flux+learned (pinned)"
