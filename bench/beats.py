@@ -525,6 +525,37 @@ def print_cpu(results: dict[str, list[dict]], labels: dict[str, str]) -> None:
             print(f"- {name}'s CPU in this run: " + ", ".join(shares))
 
 
+def paired_difference(ours: list[dict], theirs: list[dict], resamples: int = 10000,
+                      seed: int = 0) -> tuple[float, float, float, int, int, int] | None:
+    """F of ``ours`` minus F of ``theirs`` on the clips both ran: the mean, its 95 % interval
+    (the clips resampled with replacement ``resamples`` times), and how many clips each won by
+    more than 0.05 of the rest. None if they share no clip."""
+    f_theirs = {r["clip"]: r["f"] for r in theirs}
+    diff = np.array([r["f"] - f_theirs[r["clip"]] for r in ours if r["clip"] in f_theirs])
+    if not len(diff):
+        return None
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return (float(diff.mean()), float(lo), float(hi), int((diff > 0.05).sum()),
+            int((diff < -0.05).sum()), len(diff))
+
+
+def print_paired(results: dict[str, list[dict]], labels: dict[str, str]) -> None:
+    """improv's default against each peer, clip by clip: how far apart the two F are, and
+    how sure that is on this many clips."""
+    if "improv" not in results:
+        return
+    for peer in (n for n in results if not n.startswith("improv")):
+        got = paired_difference(results["improv"], results[peer])
+        if got is None:
+            continue
+        d, lo, hi, won, lost, n = got
+        print(f"- improv minus {peer}, F clip by clip: {d:+.3f} (95 % interval over the "
+              f"{n} clips, resampled: {lo:+.3f} .. {hi:+.3f}); improv ahead by more than "
+              f"0.05 on {won}, behind on {lost}")
+
+
 def print_tables(results: dict[str, list[dict]], labels: dict[str, str], title: str) -> None:
     print(f"\n### {title}\n")
     print("| tracker | F | CMLt | AMLt | F steady | F tempo-changing | median error (ms) | "
@@ -542,6 +573,7 @@ def print_tables(results: dict[str, list[dict]], labels: dict[str, str], title: 
         print(f"| {labels[name]} | {f:.3f} | {cmlt:.3f} | {amlt:.3f} | {fs:.3f} ({ns}) | "
               f"{fc:.3f} ({nc}) | {offset:+.1f} | {cpu:.2f} | {n} | {errors} |")
     print_cpu(results, labels)
+    print_paired(results, labels)
     for name, rows in results.items():
         if any("downbeat_f" in r for r in rows):
             df, nd = mean(rows, "downbeat_f", lambda r: "downbeat_f" in r)

@@ -84,3 +84,31 @@ def test_repeated_timing_keeps_the_least_cpu_and_scores_the_first_call():
                          text=True, check=True).stdout.splitlines()
     assert out[0] == "3 [0.5] True 0.02"  # three calls, the first's beats, the least CPU
     assert out[1] == "1 [] RuntimeError: no"  # a failing tracker is not called again
+
+
+PAIRED = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import beats
+rows = lambda fs: [{"clip": f"c{k}", "f": f} for k, f in enumerate(fs)]
+ours, theirs = rows([1.0, 0.9, 0.5, 0.8]), rows([0.5, 0.9, 0.6, 0.8])
+print(beats.paired_difference(ours, theirs))
+print(beats.paired_difference(ours, [{"clip": "other", "f": 1.0}]))
+even = rows([0.7] * 6)
+print(beats.paired_difference(even, even))
+beats.print_paired({"improv": ours, "madmom": theirs, "improv-flux": theirs},
+                   {"improv": "improv", "madmom": "madmom", "improv-flux": "flux"})
+"""
+
+
+def test_the_paired_comparison_gives_the_mean_difference_its_interval_and_the_clips_won():
+    out = subprocess.run([sys.executable, "-c", PAIRED, str(BENCH)], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    mean, lo, hi, won, lost, n = eval(out[0])  # noqa: S307 - our own child's repr
+    # differences +0.5, 0, -0.1, 0: mean +0.1; resampled means lie within [-0.1, +0.5]
+    assert abs(mean - 0.1) < 1e-12 and (won, lost, n) == (1, 1, 4)
+    assert -0.1 <= lo < mean < hi <= 0.5
+    assert out[1] == "None"  # no clip in common
+    assert eval(out[2]) == (0.0, 0.0, 0.0, 0, 0, 6)  # noqa: S307 - identical: no spread
+    # one line per peer, none for improv's own variants
+    assert len(out) == 4 and out[3].startswith("- improv minus madmom, F clip by clip: +0.100")
