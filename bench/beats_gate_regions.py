@@ -30,9 +30,9 @@ import beats_decoders as decoders  # noqa: E402
 
 from engine.listen.activation import DEFAULT_MODEL, load_model  # noqa: E402
 from engine.listen.listener import Listener  # noqa: E402
+from engine.listen.track import BLOCK, beats_of_audio  # noqa: E402
 
 DECODERS = ("flux", "learned", "joint")
-AUDIO_BLOCK = 128
 
 
 def first_decision(listener: Listener, feed) -> tuple[np.ndarray, str]:
@@ -77,17 +77,17 @@ def held_out_rows(sets: list[str], level: int, model) -> list[dict]:
     return rows
 
 
-def audio_beats(x: np.ndarray, sr: int, mode: str) -> tuple[np.ndarray, str]:
-    """``mode``: "default" (the gate), or one decoder alone."""
-    listener = Listener(sr, beat_model=None if mode == "flux" else DEFAULT_MODEL,
-                        auto=mode == "default", band=mode == "joint")
-    starts = iter(range(0, len(x), AUDIO_BLOCK))
+def default_beats(x: np.ndarray, sr: int) -> tuple[np.ndarray, str]:
+    """The default (the gate choosing) on audio, as ``beats_of_audio`` runs it, and the rule
+    of its first decision."""
+    listener = Listener(sr, beat_model=DEFAULT_MODEL, auto=True)
+    starts = iter(range(0, len(x), BLOCK))
 
     def feed():
         i = next(starts, None)
         if i is None:
             return False
-        listener.audio(x[i:i + AUDIO_BLOCK], i / sr, i, sr)
+        listener.audio(x[i:i + BLOCK], i / sr, i, sr)
         return True
 
     return first_decision(listener, feed)
@@ -101,12 +101,14 @@ def audio_rows(name: str) -> list[dict]:
         x, sr = bench_beats.read_wav(data / clip["audio"])
         x = np.asarray(x, np.float32)
         ref = np.loadtxt(data / clip["beats"], ndmin=2)[:, 0]
-        beats, reason = audio_beats(x, sr, "default")
+        beats, reason = default_beats(x, sr)
         row = {"group": "development" if name == "beats" else "test sets", "set": name,
                "clip": clip["name"], "reason": reason,
                "default": bench_beats.score(ref, beats)["f"]}
         for mode in DECODERS:
-            row[mode] = bench_beats.score(ref, audio_beats(x, sr, mode)[0])["f"]
+            alone = beats_of_audio(x, sr, beat_model=None if mode == "flux" else DEFAULT_MODEL,
+                                   band=mode == "joint")
+            row[mode] = bench_beats.score(ref, alone)["f"]
         rows.append(row)
     return rows
 
