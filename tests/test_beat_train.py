@@ -77,6 +77,23 @@ def test_augment_keeps_silence_silent_and_the_order_of_energies():
     assert max(levels) - min(levels) > 0.3
 
 
+def test_room_leaves_silence_before_a_hit_and_gives_it_a_tail_that_decays():
+    bt = _beat_train()
+    rng = np.random.default_rng(3)
+    x = np.zeros((100, 81), dtype=np.float32)
+    x[20] = 1.5  # one hit in every band, then silence
+    tails = 0
+    for _ in range(20):
+        y = bt.room(x, rng)
+        assert y.shape == x.shape and y.dtype == np.float32 and np.all(np.isfinite(y))
+        assert np.all(y[:20] == 0.0)  # causal: nothing before the hit
+        assert np.all(y[20] > 0.0)
+        after = y[21:60, 0]
+        assert np.all(np.diff(after) <= 1e-7)  # the tail only decays
+        tails += after[0] > 0.0
+    assert tails >= 15  # most draws give a tail (its level is drawn from 0..0.6)
+
+
 def test_noise_windows_carry_no_beat_and_mixing_adds_energy():
     bt = _beat_train()
     rng = np.random.default_rng(1)
