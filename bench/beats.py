@@ -529,7 +529,7 @@ def paired_difference(ours: list[dict], theirs: list[dict], resamples: int = 100
                       seed: int = 0) -> tuple[float, float, float, int, int, int] | None:
     """F of ``ours`` minus F of ``theirs`` on the clips both ran: the mean, its 95 % interval
     (the clips resampled with replacement ``resamples`` times), and how many clips each won by
-    more than 0.05 of the rest. None if they share no clip."""
+    more than 0.05. None if they share no clip."""
     f_theirs = {r["clip"]: r["f"] for r in theirs}
     diff = np.array([r["f"] - f_theirs[r["clip"]] for r in ours if r["clip"] in f_theirs])
     if not len(diff):
@@ -541,7 +541,7 @@ def paired_difference(ours: list[dict], theirs: list[dict], resamples: int = 100
             int((diff < -0.05).sum()), len(diff))
 
 
-def print_paired(results: dict[str, list[dict]], labels: dict[str, str]) -> None:
+def print_paired(results: dict[str, list[dict]]) -> None:
     """improv's default against each peer, clip by clip: how far apart the two F are, and
     how sure that is on this many clips."""
     if "improv" not in results:
@@ -573,7 +573,7 @@ def print_tables(results: dict[str, list[dict]], labels: dict[str, str], title: 
         print(f"| {labels[name]} | {f:.3f} | {cmlt:.3f} | {amlt:.3f} | {fs:.3f} ({ns}) | "
               f"{fc:.3f} ({nc}) | {offset:+.1f} | {cpu:.2f} | {n} | {errors} |")
     print_cpu(results, labels)
-    print_paired(results, labels)
+    print_paired(results)
     for name, rows in results.items():
         if any("downbeat_f" in r for r in rows):
             df, nd = mean(rows, "downbeat_f", lambda r: "downbeat_f" in r)

@@ -96,8 +96,7 @@ print(beats.paired_difference(ours, theirs))
 print(beats.paired_difference(ours, [{"clip": "other", "f": 1.0}]))
 even = rows([0.7] * 6)
 print(beats.paired_difference(even, even))
-beats.print_paired({"improv": ours, "madmom": theirs, "improv-flux": theirs},
-                   {"improv": "improv", "madmom": "madmom", "improv-flux": "flux"})
+beats.print_paired({"improv": ours, "madmom": theirs, "improv-flux": theirs})
 """
 
 

@@ -204,7 +204,6 @@ class SourceGate:
         """Which activation the first ``n`` frames of the window ask for: True (learned),
         False (flux) or None (no change)."""
         self._band = False
-        self.reason = ""
         values = self._values[:n]
         median = float(np.median(values))
         self.peakiness = float(np.percentile(values, 95)) / median if median > 1e-12 else float(
