@@ -99,7 +99,9 @@ control run of the same command without it (one thread each, side by side; Hydro
 moved out): averaged over 0 / -6 / -12 dB the recorded songs 0.685 -> 0.707 and the LMMS
 songs 0.765 -> 0.791, but the recorded loops 0.599 -> 0.578 and the held-out clips a little
 worse (0 dB: 0.873 -> 0.865, modules 0.737 -> 0.731); the control 0.687 / 0.747 / 0.598.
-Not shipped (README "A recording's room in training"):
+Two more runs (``--room 0.25``; ``--room 0.5 --oversample L=2``) did not repeat the songs'
+gain (0.672, 0.678) and did repeat the loops' loss (0.578, 0.583): the gain was run-to-run
+spread. Not shipped (README "A recording's room in training"):
 
     python -m models.beat_train --from-json models/improv_beat.json --lr 5e-4 --cosine \
         --minutes 25 --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --room 0.5 \
