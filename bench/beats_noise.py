@@ -8,7 +8,7 @@ for each colour and rate, the beats committed in all and after the first 3 s (th
 level warms up from 0 before that: a few beats there are known and allowed by the test). None
 should come after 3 s. Below 32 kHz the bands above Nyquist stay 0 and the default network
 hears a beat in the noise; there the low-rate network gates it (``engine/listen/presence.py``,
-README "Steady noise at low sample rates"). ``--model W`` runs W alone at every rate.
+bench/BEATS.md "Steady noise at low sample rates"). ``--model W`` runs W alone at every rate.
 """
 
 from __future__ import annotations

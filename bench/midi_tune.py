@@ -23,7 +23,7 @@ with a bootstrap 95 % interval.
 The candidate by default is the best of a grid of about 40 on ``pieces`` (F 0.788 -> 0.834;
 accompaniments 0.607 -> 0.671), which held only in part on pieces it was not chosen on
 (``fresh`` 0.775 -> 0.801, ``bench/meter_weights.py``'s 0.789 -> 0.782, the development set's
-0.818 -> 0.793): not adopted (README).
+0.818 -> 0.793): not adopted (bench/BEATS.md).
 """
 
 from __future__ import annotations

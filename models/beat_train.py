@@ -50,7 +50,7 @@ authors' songs):
     python -m models.beat_train --from-json leg3.json --lr 5e-4 --cosine --minutes 25 \
         --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --last
 
-Tried after that, not shipped (README): a beat-phase head (``--phase-weight 0.5``, the LMMS
+Tried after that, not shipped (bench/BEATS.md): a beat-phase head (``--phase-weight 0.5``, the LMMS
 run's command from the shipped weights, without the Hydrogen and module clips: held-out
 clips a wash, development set +0.007, recorded loops -0.031); Hydrogen's drum songs, worse
 on the development set, the LMMS songs and the held-out clips (``H###`` clips; once rendered
@@ -72,7 +72,7 @@ the cache the same way -- move them out before a run that should not see them):
 and band-limited windows (``--lowpass``): steady noise at 8-22.05 kHz, where the network hears
 a beat, mostly silenced, but the fine-tuned network surer of itself on produced songs (the
 gate's choices moved: LMMS songs 0.755 -> 0.720) and music at 11-16 kHz tracked worse
-(README "Steady noise at low sample rates"; its edge was then always rolled off over 10 %):
+(bench/BEATS.md "Steady noise at low sample rates"; its edge was then always rolled off over 10 %):
 
     python -m models.beat_train --from-json models/improv_beat.json --lr 3e-4 --cosine \
         --minutes 25 --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --lowpass 0.25 \
@@ -80,7 +80,7 @@ gate's choices moved: LMMS songs 0.755 -> 0.720) and music at 11-16 kHz tracked 
 
 and the same with the shipped network as teacher (``--distill``: each window's target is its
 answer on the window's full-band version): noise silenced at 11-22 kHz and the other sets
-within 0.01, but the recorded songs 0.683 -> 0.630 (README, same place):
+within 0.01, but the recorded songs 0.683 -> 0.630 (bench/BEATS.md, same place):
 
     python -m models.beat_train --from-json models/improv_beat.json --distill --lr 3e-4 \
         --cosine --minutes 22 --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 \
@@ -101,7 +101,7 @@ songs 0.765 -> 0.791, but the recorded loops 0.599 -> 0.578 and the held-out cli
 worse (0 dB: 0.873 -> 0.865, modules 0.737 -> 0.731); the control 0.687 / 0.747 / 0.598.
 Two more runs (``--room 0.25``; ``--room 0.5 --oversample L=2``) did not repeat the songs'
 gain (0.672, 0.678) and did repeat the loops' loss (0.578, 0.583): the gain was run-to-run
-spread. Not shipped (README "A recording's room in training"):
+spread. Not shipped (bench/BEATS.md "A recording's room in training"):
 
     python -m models.beat_train --from-json models/improv_beat.json --lr 5e-4 --cosine \
         --minutes 25 --offbeat-weight 4 --augment --noise 0.1 --noise-mix 0.2 --room 0.5 \
@@ -238,7 +238,7 @@ def room(x: np.ndarray, rng, fps: int = 50) -> np.ndarray:
     magnitude)): each band's magnitudes get an exponentially decaying tail (decay time
     constant 30-250 ms, the tail's level 0-0.6 of the direct sound), then the whole frame is
     compressed by its smoothed loudness (gain = loudness ** -c, c 0-0.5, smoothed over
-    50-300 ms). An experiment aimed at recorded loops and songs (README)."""
+    50-300 ms). An experiment aimed at recorded loops and songs (bench/BEATS.md)."""
     from scipy.signal import lfilter
 
     mag = np.power(10.0, x.astype(np.float64)) - 1.0

@@ -424,7 +424,7 @@ def flux_tracker(fps: int = 50, **overrides) -> BeatTracker:
     0.8 octave wide, instead of 90 and 0.6. Chosen on the held-out LMMS songs
     (``bench/beats_songs.py --source lmms``), where the 90 BPM prior took songs of 140-200 BPM
     at half their tempo (flux-only F 0.508 -> 0.620; the development set 0.664 -> 0.647);
-    checked on the recorded loops and songs no choice was made on (README)."""
+    checked on the recorded loops and songs no choice was made on (bench/BEATS.md)."""
     params = dict(prior_bpm=PRIOR_BPM, prior_octaves=PRIOR_OCTAVES)
     params.update(overrides)
     return BeatTracker(fps=fps, **params)
@@ -441,7 +441,7 @@ def joint_tracker(fps: int = 50, **overrides) -> BeatTracker:
     beat probability (``process(flux, probabilities)``), so a beat is where both put it. For
     a band that the gate cannot call percussive or legato (unpeaked, with cymbals) and for
     music peaked, but not like a drum loop: on such windows of held-out clips it did better
-    than the flux alone (README, "a band on both activations", "both activations for peaked
+    than the flux alone (bench/BEATS.md, "a band on both activations", "both activations for peaked
     music"). Its beats fall a frame early, as the learned tracker's do (``lag_frames``).
     """
     params = dict(prior_bpm=PRIOR_BPM, prior_octaves=PRIOR_OCTAVES, lag_frames=1.0,

@@ -18,18 +18,18 @@ with ``CYMBALS`` or more of its flux up there is not legato but a band -- if the
 a beat in it (95th percentile above ``HEARS``; 0.2-0.6 in those rock excerpts), since steady
 white noise has as much flux up there (0.03) and the network hears nothing in it (0.01). A
 band's beats come from the joint tracker, on both activations at once (``joint``: on such
-windows of held-out clips it did better than the flux alone; README).
+windows of held-out clips it did better than the flux alone; bench/BEATS.md).
 Peaked windows are not all alike either: the peakiest are hits out of near-silence (all but
 one recorded loop are above 40; so are some plucked and struck pieces), while from 8 to 30 are
 attacks out of their own sustain (many keyboard and ensemble pieces, the denser band excerpts,
 produced songs). Those, where the network hears a beat, take the joint tracker too
 (``DRUM_LOOP``); above it the flux stays alone. Chosen on clips no shipped choice saw (the
 tracker modules' and the held-out training clips, at three input levels:
-``bench/beats_decoders.py``, README "Both activations for peaked music").
+``bench/beats_decoders.py``, bench/BEATS.md "Both activations for peaked music").
 Where the learned activation runs, how sure it is counts too: if its 95th percentile over the
 window is above ``SURE`` (it fires near 1 on the beats: produced songs, some drum loops), it is
 chosen whatever the flux looks like (the threshold read off a per-clip table of the four beat
-sets, README: development +0.007, LMMS songs +0.13, recorded loops +0.045), and stays chosen
+sets, bench/BEATS.md: development +0.007, LMMS songs +0.13, recorded loops +0.045), and stays chosen
 while the percentile stays above ``SURE - SURE_BAND``.
 
 The first window after the first sound decides. Until then both activations run, and the
