@@ -111,3 +111,35 @@ def test_the_paired_comparison_gives_the_mean_difference_its_interval_and_the_cl
     assert eval(out[2]) == (0.0, 0.0, 0.0, 0, 0, 6)  # noqa: S307 - identical: no spread
     # one line per peer, none for improv's own variants
     assert len(out) == 4 and out[3].startswith("- improv minus madmom, F clip by clip: +0.100")
+
+
+PHASE_RULE = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import beats_phase_rule as rule
+hz = 50.0 * 2.0 ** (np.arange(81) / 12.0)  # 81 bands a semitone apart from 50 Hz
+rng = np.random.default_rng(0)
+def clip(attack):
+    frames = np.zeros((100, 81))
+    for t in range(10, 100, 25):
+        frames[t] = np.log10(1.0 + attack())
+    return frames
+partials = np.zeros(81); partials[[24, 36, 43, 48, 52]] = 100.0  # a note's first partials
+noise = lambda: rng.uniform(50.0, 150.0, 81)
+print(rule.attack_flatness(clip(lambda: partials), hz), rule.attack_flatness(clip(noise), hz))
+row = {"reason": "peaked", "period_flux": 25, "period_learned": 26, "phase_flux": 0.05,
+       "phase_learned": 0.55, "flatness": 0.01}
+print(rule.phases_apart(row), rule.fires(row, 0.05), rule.fires(row, 0.005),
+      rule.fires({**row, "period_learned": 50}, 0.05))
+"""
+
+
+def test_the_phase_rule_reads_a_harmonic_attack_as_peaked_and_needs_the_trackers_apart():
+    out = subprocess.run([sys.executable, "-c", PHASE_RULE, str(BENCH)], capture_output=True,
+                         text=True, check=True).stdout.split("\n")
+    harmonic, noise = (float(v) for v in out[0].split())
+    assert harmonic < 0.05 < 0.5 < noise  # partials: a few bands; noise: flat
+    apart, fires, too_flat, other_tempo = out[1].split()
+    assert abs(float(apart) - 0.5) < 1e-9
+    assert (fires, too_flat, other_tempo) == ("True", "False", "False")
