@@ -126,14 +126,20 @@ def table(rows: list[dict], key: str, keys: list[str]) -> None:
               + f" | {best:.3f} |")
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def set_arguments(doc: str) -> argparse.ArgumentParser:
+    """The command line of a script run on the held-out clips (cached bands, at one input
+    level) and the audio sets: ``--held``, ``--level``, ``--audio``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--held", default="val,M,H", help="cached held-out sets ('' for none)")
     ap.add_argument("--level", type=int, default=0, choices=(0, 1, 2),
                     help="the held-out clips' cached input level (0, -15 or -30 dB)")
     ap.add_argument("--audio", default="beats,beats_test,beats_lmms,beats_songs,beats_drums",
                     help="audio sets under bench/data ('' for none)")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = set_arguments(__doc__).parse_args(argv)
     model = load_model(DEFAULT_MODEL)
     rows = held_out_rows([s for s in args.held.split(",") if s], args.level, model)
     for name in (s for s in args.audio.split(",") if s):

@@ -19,7 +19,6 @@ About 3 minutes for the held-out clips at one level, 1 minute for the audio sets
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -134,13 +133,7 @@ def fires(row: dict, flatness_max: float) -> bool:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--held", default="val,M,H", help="cached held-out sets ('' for none)")
-    ap.add_argument("--level", type=int, default=0, choices=(0, 1, 2),
-                    help="the held-out clips' cached input level (0, -15 or -30 dB)")
-    ap.add_argument("--audio", default="beats,beats_test,beats_lmms,beats_songs,beats_drums",
-                    help="audio sets under bench/data ('' for none)")
-    args = ap.parse_args(argv)
+    args = regions.set_arguments(__doc__).parse_args(argv)
     held = [s for s in args.held.split(",") if s]
     rows = held_out_rows(held, args.level, load_model(DEFAULT_MODEL)) if held else []
     for name in (s for s in args.audio.split(",") if s):
