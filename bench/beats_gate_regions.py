@@ -35,15 +35,18 @@ from engine.listen.track import BLOCK, beats_of_audio  # noqa: E402
 DECODERS = ("flux", "learned", "joint")
 
 
-def first_decision(listener: Listener, feed) -> tuple[np.ndarray, str]:
+def first_decision(listener: Listener, feed, at_decision=None) -> tuple[np.ndarray, str]:
     """Run the auto ``listener`` by calling ``feed()`` until it returns False; the beats and
-    the rule the gate went by at its first decision ("" if it never decided)."""
+    the rule the gate went by at its first decision ("" if it never decided). If given,
+    ``at_decision()`` is called once, right after that decision."""
     beats: list[float] = []
     reason = ""
     while feed():
         beats += listener.take_beats()
         if not reason and listener.gate.decided:
             reason = listener.gate.reason or "leaning"
+            if at_decision is not None:
+                at_decision()
     return np.array(beats), reason
 
 
@@ -77,20 +80,28 @@ def held_out_rows(sets: list[str], level: int, model) -> list[dict]:
     return rows
 
 
-def default_beats(x: np.ndarray, sr: int) -> tuple[np.ndarray, str]:
-    """The default (the gate choosing) on audio, as ``beats_of_audio`` runs it, and the rule
-    of its first decision."""
-    listener = Listener(sr, beat_model=DEFAULT_MODEL, auto=True)
+def audio_feed(listener: Listener, x: np.ndarray, sr: int, frames: list | None = None):
+    """A ``feed`` for ``first_decision``: ``x`` in the engine's blocks, as ``beats_of_audio``
+    plays it; each block's band frames appended to ``frames`` if given."""
     starts = iter(range(0, len(x), BLOCK))
 
-    def feed():
+    def feed() -> bool:
         i = next(starts, None)
         if i is None:
             return False
         listener.audio(x[i:i + BLOCK], i / sr, i, sr)
+        if frames is not None and len(listener.detector.last_bands):
+            frames.append(np.array(listener.detector.last_bands))
         return True
 
-    return first_decision(listener, feed)
+    return feed
+
+
+def default_beats(x: np.ndarray, sr: int) -> tuple[np.ndarray, str]:
+    """The default (the gate choosing) on audio, as ``beats_of_audio`` runs it, and the rule
+    of its first decision."""
+    listener = Listener(sr, beat_model=DEFAULT_MODEL, auto=True)
+    return first_decision(listener, audio_feed(listener, x, sr))
 
 
 def audio_rows(name: str) -> list[dict]:

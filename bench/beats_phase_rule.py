@@ -34,7 +34,7 @@ import beats_gate_regions as regions  # noqa: E402
 
 from engine.listen.activation import DEFAULT_MODEL, load_model  # noqa: E402
 from engine.listen.listener import Listener  # noqa: E402
-from engine.listen.track import BLOCK, beats_of_audio  # noqa: E402
+from engine.listen.track import beats_of_audio  # noqa: E402
 
 FLATNESS = (0.02, 0.03, 0.05, 0.07, 0.1, 0.15, float("inf"))
 
@@ -67,21 +67,21 @@ def phases_apart(row: dict) -> float | None:
     return min(d, 1.0 - d)
 
 
-def run(listener: Listener, feed, bands_so_far) -> tuple[np.ndarray, dict]:
-    """The auto listener over the clip (``feed()`` until False); its beats and, at the first
-    decision, the rule, the two trackers' periods and phases and the attacks' flatness."""
-    beats: list[float] = []
+def at_first_decision(listener: Listener, feed, bands_so_far) -> tuple[np.ndarray, dict]:
+    """The auto listener over the clip; its beats and, at the gate's first decision, the
+    rule, the two trackers' periods and phases and the attacks' flatness (``bands_so_far()``:
+    the band frames heard by then)."""
     info: dict = {}
-    while feed():
-        beats += listener.take_beats()
-        if not info and listener.gate.decided:
-            flux, learned = listener.flux_tracker, listener.learned_tracker
-            info = {"reason": listener.gate.reason or "leaning",
-                    "period_flux": flux.period_frames, "phase_flux": flux.phase,
-                    "period_learned": learned.period_frames, "phase_learned": learned.phase,
-                    "flatness": attack_flatness(bands_so_far()[-decoders.FPS * 10:],
-                                                listener.detector.spectrum.band_hz)}
-    return np.array(beats), info
+
+    def look() -> None:
+        flux, learned = listener.flux_tracker, listener.learned_tracker
+        info.update(period_flux=flux.period_frames, phase_flux=flux.phase,
+                    period_learned=learned.period_frames, phase_learned=learned.phase,
+                    flatness=attack_flatness(bands_so_far()[-decoders.FPS * 10:],
+                                             listener.detector.spectrum.band_hz))
+
+    beats, reason = regions.first_decision(listener, feed, look)
+    return beats, {"reason": reason, **info}
 
 
 def held_out_rows(sets: list[str], level: int, model) -> list[dict]:
@@ -90,7 +90,8 @@ def held_out_rows(sets: list[str], level: int, model) -> list[dict]:
         listener = Listener(decoders.SR, beat_model=model, auto=True)
         feed = regions.band_feed(listener, bands)
         spectrum = listener.detector.spectrum
-        beats, info = run(listener, feed, lambda b=bands, f=spectrum: b[:f.n_frames])
+        beats, info = at_first_decision(listener, feed,
+                                        lambda b=bands, f=spectrum: b[:f.n_frames])
         flux = decoders.listen(bands, model, "flux")[0]
         rows.append({"set": s, "clip": name, "default": decoders.f_measure(ref, beats),
                      "flux": decoders.f_measure(ref, flux), **info})
@@ -105,19 +106,9 @@ def audio_rows(name: str) -> list[dict]:
         x = np.asarray(x, np.float32)
         ref = np.loadtxt(data / clip["beats"], ndmin=2)[:, 0]
         listener = Listener(sr, beat_model=DEFAULT_MODEL, auto=True)
-        starts = iter(range(0, len(x), BLOCK))
         heard: list[np.ndarray] = []
-
-        def feed(x=x, sr=sr, listener=listener, starts=starts, heard=heard) -> bool:
-            i = next(starts, None)
-            if i is None:
-                return False
-            listener.audio(x[i:i + BLOCK], i / sr, i, sr)
-            if len(listener.detector.last_bands):
-                heard.append(np.array(listener.detector.last_bands))
-            return True
-
-        beats, info = run(listener, feed, lambda heard=heard: np.concatenate(heard))
+        feed = regions.audio_feed(listener, x, sr, heard)
+        beats, info = at_first_decision(listener, feed, lambda h=heard: np.concatenate(h))
         flux = beats_of_audio(x, sr, beat_model=None)
         rows.append({"set": name, "clip": clip["name"],
                      "default": bench_beats.score(ref, beats)["f"],
